@@ -1,0 +1,253 @@
+//! Property tests: print→parse round trips, the LIKE matcher against a naive oracle, and
+//! the parser on arbitrary input.
+
+use linmgmt_cim::ObjectPath;
+use linmgmt_wql::{
+    AssocQuery, CompareOp, EventQuery, Expr, GroupClause, Ident, LikePattern, Literal, PropertyRef,
+    SelectList, SelectQuery, Spanned, Statement, is_reserved, parse,
+};
+use proptest::prelude::*;
+
+fn name() -> impl Strategy<Value = String> {
+    "[A-Za-z_][A-Za-z0-9_]{0,8}".prop_filter("reserved", |s| {
+        !is_reserved(s) && !s.eq_ignore_ascii_case("meta_class")
+    })
+}
+
+fn ident() -> impl Strategy<Value = Ident> {
+    name().prop_map(Ident::new)
+}
+
+fn property(dotted: bool) -> BoxedStrategy<PropertyRef> {
+    if dotted {
+        prop::collection::vec(name(), 1..3)
+            .prop_map(PropertyRef::dotted)
+            .boxed()
+    } else {
+        name().prop_map(PropertyRef::new).boxed()
+    }
+}
+
+fn literal() -> impl Strategy<Value = Literal> {
+    prop_oneof![
+        any::<String>().prop_map(Literal::String),
+        "[a-z'\"\\\\ %_]{0,6}".prop_map(Literal::String),
+        any::<i64>().prop_map(|n| Literal::Integer(n.into())),
+        any::<i128>().prop_map(Literal::Integer),
+        prop::num::f64::NORMAL.prop_map(Literal::Real),
+        (-1000i32..1000).prop_map(|n| Literal::Real(f64::from(n) / 8.0)),
+        any::<bool>().prop_map(Literal::Boolean),
+    ]
+}
+
+fn op() -> impl Strategy<Value = CompareOp> {
+    prop_oneof![
+        Just(CompareOp::Eq),
+        Just(CompareOp::Ne),
+        Just(CompareOp::Lt),
+        Just(CompareOp::Le),
+        Just(CompareOp::Gt),
+        Just(CompareOp::Ge),
+    ]
+}
+
+fn expr(dotted: bool) -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![
+        (property(dotted), op(), literal()).prop_map(|(property, op, v)| Expr::Compare {
+            property,
+            op: Spanned::new(op),
+            value: Spanned::new(v),
+        }),
+        (property(dotted), any::<bool>())
+            .prop_map(|(property, negated)| Expr::IsNull { property, negated }),
+        (property(dotted), "[a-z%_\\[\\]^'\\\\-]{0,8}").prop_map(|(property, p)| Expr::Like {
+            property,
+            pattern: Spanned::new(p),
+        }),
+        (property(dotted), ident()).prop_map(|(property, class)| Expr::Isa { property, class }),
+    ];
+    leaf.prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 2..4).prop_map(Expr::And),
+            prop::collection::vec(inner.clone(), 2..4).prop_map(Expr::Or),
+            inner.prop_map(|e| Expr::Not(Box::new(e))),
+        ]
+    })
+}
+
+fn select_list() -> impl Strategy<Value = SelectList> {
+    prop_oneof![
+        Just(SelectList::All),
+        prop::collection::vec(ident(), 1..4).prop_map(SelectList::Properties),
+    ]
+}
+
+fn statement() -> impl Strategy<Value = Statement> {
+    let select = (select_list(), ident(), prop::option::of(expr(false))).prop_map(
+        |(properties, from, where_clause)| {
+            Statement::Select(SelectQuery {
+                properties,
+                from,
+                where_clause,
+            })
+        },
+    );
+    let event = (
+        select_list(),
+        prop::sample::select(linmgmt_wql::EVENT_CLASSES),
+        prop::option::of(1u32..100_000).prop_map(|w| w.map(|w| f64::from(w) / 4.0)),
+        prop::option::of(expr(true)),
+        prop::option::of((
+            1u32..,
+            prop::collection::vec(property(true), 0..3),
+            prop::option::of((op(), any::<u32>()).prop_map(|(op, k)| Expr::Compare {
+                property: PropertyRef::new("NumberOfEvents"),
+                op: Spanned::new(op),
+                value: Spanned::new(Literal::Integer(k.into())),
+            })),
+        )),
+    )
+        .prop_map(|(properties, from, within, where_clause, group)| {
+            Statement::Event(EventQuery {
+                properties,
+                from: Ident::new(from),
+                within,
+                where_clause,
+                group: group.map(|(within, by, having)| GroupClause { within, by, having }),
+            })
+        });
+    let assoc = (
+        name(),
+        "[a-zA-Z0-9 ]{1,6}",
+        prop::option::of(ident()),
+        any::<bool>(),
+        prop::option::of(ident()),
+        prop::option::of(ident()),
+        prop::option::of(ident()),
+        prop::option::of(ident()),
+        prop::option::of(ident()),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(class, key, ac, cdo, raq, rq, rc, rr, role, ko, refs)| {
+            let path: ObjectPath = format!("{class}.Key=\"{key}\"").parse().unwrap();
+            let mut q = AssocQuery::new(path);
+            q.required_qualifier = rq;
+            q.role = role;
+            q.keys_only = ko;
+            if cdo {
+                q.class_defs_only = true;
+            } else {
+                q.result_class = rc;
+            }
+            if refs {
+                Statement::References(q)
+            } else {
+                q.assoc_class = ac;
+                q.required_assoc_qualifier = raq;
+                q.result_role = rr;
+                Statement::Associators(q)
+            }
+        });
+    prop_oneof![4 => select, 2 => event, 1 => assoc]
+}
+
+/// The naive reference matcher: recursive over the pattern, exponential in the worst case
+/// but obviously right. Same bracket rules as the real one.
+fn naive(p: &[char], t: &[char]) -> bool {
+    let fold = |c: char| {
+        c.to_lowercase()
+            .next()
+            .filter(|_| c.to_lowercase().count() == 1)
+            .unwrap_or(c)
+    };
+    let upper = |c: char| {
+        c.to_uppercase()
+            .next()
+            .filter(|_| c.to_uppercase().count() == 1)
+            .unwrap_or(c)
+    };
+    match p.first() {
+        None => t.is_empty(),
+        Some('%') => (0..=t.len()).any(|i| naive(&p[1..], &t[i..])),
+        Some(_) if t.is_empty() => false,
+        Some('_') => naive(&p[1..], &t[1..]),
+        Some('[') => {
+            let negated = p.get(1) == Some(&'^');
+            let start = if negated { 2 } else { 1 };
+            let close = (start + 1..p.len())
+                .find(|&i| p[i] == ']')
+                .expect("well-formed");
+            let members = &p[start..close];
+            let c = t[0];
+            let cands = [c, fold(c), upper(c)];
+            let mut hit = false;
+            let mut i = 0;
+            while i < members.len() {
+                if i + 2 < members.len() && members[i + 1] == '-' {
+                    hit |= cands
+                        .iter()
+                        .any(|x| (members[i]..=members[i + 2]).contains(x));
+                    i += 3;
+                } else {
+                    hit |= cands.contains(&members[i]);
+                    i += 1;
+                }
+            }
+            hit != negated && naive(&p[close + 1..], &t[1..])
+        }
+        Some(&c) => fold(c) == fold(t[0]) && naive(&p[1..], &t[1..]),
+    }
+}
+
+fn pattern() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        3 => "[abAB]".prop_map(String::from),
+        2 => Just("%".to_owned()),
+        2 => Just("_".to_owned()),
+        1 => "\\[\\^?[ab\\-\\]%_]{1,3}\\]".prop_filter("]", |s| !s.ends_with("]]") || s.len() > 3),
+    ];
+    prop::collection::vec(piece, 0..8).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn print_parse_round_trip(stmt in statement()) {
+        let text = stmt.to_string();
+        let parsed = parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+        prop_assert_eq!(&parsed, &stmt, "{}", text);
+        prop_assert_eq!(parsed.to_string(), text);
+    }
+
+    #[test]
+    fn like_matches_naive_oracle(p in pattern(), t in "[abAB%_\\]\\-]{0,10}") {
+        let Ok(compiled) = LikePattern::new(&p) else { return Ok(()) };
+        let pc: Vec<char> = p.chars().collect();
+        let tc: Vec<char> = t.chars().collect();
+        prop_assert_eq!(compiled.matches(&t), naive(&pc, &tc), "pattern {:?} text {:?}", p, t);
+    }
+
+    #[test]
+    fn parser_never_panics(s in any::<String>()) {
+        let _ = parse(&s);
+    }
+
+    #[test]
+    fn parser_never_panics_on_wql_like_text(
+        words in prop::collection::vec(prop_oneof![
+            Just("SELECT"), Just("*"), Just("FROM"), Just("WHERE"), Just("X"), Just("="),
+            Just("("), Just(")"), Just("AND"), Just("OR"), Just("NOT"), Just("'a'"), Just("1"),
+            Just("-"), Just("."), Just("{A.B=1}"), Just("ASSOCIATORS"), Just("OF"),
+            Just("WITHIN"), Just("GROUP"), Just("BY"), Just("HAVING"), Just("IS"), Just("NULL"),
+            Just("LIKE"), Just("ISA"), Just(","), Just("Role"), Just("KeysOnly"), Just("\""),
+        ], 0..30)
+    ) {
+        let text = words.join(" ");
+        if let Ok(stmt) = parse(&text) {
+            // Whatever parses prints to text that parses to the same tree.
+            prop_assert_eq!(parse(&stmt.to_string()).ok(), Some(stmt));
+        }
+    }
+}

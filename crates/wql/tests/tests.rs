@@ -1,0 +1,7 @@
+//! The one integration-test binary of linmgmt-wql: golden files, evaluator tests and
+//! property tests.
+
+mod common;
+mod eval;
+mod golden;
+mod props;
