@@ -1,0 +1,91 @@
+//! The command-line contract (see `shared/spec/design.md` §2): names, flags and help.
+
+use clap::{Parser, Subcommand};
+use linmgmt_render::Format;
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  linmgmt
+      Who is logged on: every logon and server session.
+  linmgmt query \"SELECT * FROM Win32_LogonSession WHERE LogonType = 10\"
+      Remote sessions with a terminal (ssh with a pty).
+  linmgmt query \"SELECT ComputerName, UserName, IdleTime FROM Win32_ServerSession\" --format json
+      Who is connected to this host, as JSON.
+  linmgmt get 'Win32_LogonSession.LogonId=\"3\"'
+      One session by its object path.
+  linmgmt query \"SELECT * FROM meta_class WHERE __this ISA 'Win32_Session'\"
+      Schema query: the session classes.
+  linmgmt class Win32_ServerSession --mof
+      A class definition as MOF.
+  linmgmt classes --tree
+      The class hierarchy of root/cimv2.
+
+Errors print the WMI error constant and code, e.g.
+  error: WBEM_E_INVALID_CLASS (0x80041010): no class Win32_Foo in root/cimv2
+and exit with status 1 (2 for usage errors).";
+
+/// WMI's session classes for Linux: who is logged on, from where, since when.
+#[derive(Debug, Parser)]
+#[command(name = "linmgmt", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Read the system from DIR instead of / (a fixture root for tests).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Output format: table (default on a terminal), list (default in a pipe), json, csv, mof, xml.
+    #[arg(long, short = 'f', global = true, value_name = "FORMAT", value_parser = parse_format)]
+    pub format: Option<Format>,
+
+    /// The namespace to query.
+    #[arg(
+        long,
+        short = 'n',
+        global = true,
+        value_name = "NS",
+        default_value = "root/cimv2"
+    )]
+    pub namespace: String,
+
+    /// Serve the instances in this MOF file from memory (`instance of` blocks). For tests
+    /// of the query engine only; real data comes from the Linux providers.
+    #[arg(long, global = true, hide = true, value_name = "FILE")]
+    pub instances: Vec<PathBuf>,
+
+    /// The command; without one, an overview of the current sessions.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a WQL query (data or schema query).
+    Query {
+        /// The query, e.g. "SELECT * FROM Win32_LogonSession".
+        wql: String,
+    },
+    /// Get one instance by object path, e.g. 'Win32_LogonSession.LogonId="3"'.
+    Get {
+        /// The object path.
+        path: String,
+    },
+    /// List the classes of the namespace.
+    Classes {
+        /// Show the inheritance tree.
+        #[arg(long)]
+        tree: bool,
+    },
+    /// Show one class: its qualifiers and properties.
+    Class {
+        /// The class name.
+        name: String,
+        /// Print the class declaration as MOF.
+        #[arg(long)]
+        mof: bool,
+    },
+}

@@ -1,0 +1,212 @@
+//! `linmgmt`: WMI's session classes for Linux, on the command line.
+//!
+//! This crate is glue: it parses arguments, builds the engine for a root directory, runs
+//! one command and prints the answer. Decisions about terminals (colour, width, default
+//! format) are made here and nowhere else.
+
+mod args;
+mod schema_view;
+
+use anyhow::Context;
+use args::{Cli, Command};
+use clap::Parser;
+use linmgmt_cim::{SystemContext, line_col};
+use linmgmt_engine::{Engine, EngineError, MemoryProvider, QueryOutput, Warning};
+use linmgmt_render::{Format, RenderOptions, ResultSet, render, render_classes};
+use linmgmt_schema::Repository;
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // A closed pipe (`linmgmt query ... | head`) is not an error.
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            if let Some(wmi) = e.downcast_ref::<Failure>() {
+                report_failure(wmi);
+                return ExitCode::from(1);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A WMI error together with the text it points into.
+#[derive(Debug)]
+struct Failure {
+    error: EngineError,
+    source: Option<String>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.error)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+fn fail(error: EngineError, source: &str) -> anyhow::Error {
+    anyhow::Error::new(Failure {
+        error,
+        source: Some(source.to_owned()),
+    })
+}
+
+fn report_failure(f: &Failure) {
+    eprintln!("error: {}", f.error);
+    if let (Some(source), Some(span)) = (&f.source, f.error.span) {
+        // Multi-line input gets its line number; one-line input just the caret.
+        if source.contains('\n') {
+            let (line, col) = line_col(source, span.start);
+            eprintln!("  at line {line}, column {col}:");
+        }
+        let caret = linmgmt_wql::caret(source, span);
+        eprintln!("{}", caret.trim_end_matches('\n'));
+    }
+}
+
+fn print_warnings(warnings: &[Warning]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// Whether stdout wants colour: a terminal, and `NO_COLOR` unset or empty.
+fn use_color() -> bool {
+    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The format asked for, else a table on a terminal and `list` in a pipe (one
+/// `Name=Value` per line is the easiest shape for grep and for scripts).
+fn format_for(cli: &Cli) -> Format {
+    cli.format.unwrap_or(if io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::List
+    })
+}
+
+fn terminal_width() -> Option<u16> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or(Some(120))
+}
+
+/// The host name of the system under `root`, as WMI's `__SERVER` shows it.
+fn host_name(root: &Path) -> String {
+    std::fs::read_to_string(root.join("proc/sys/kernel/hostname"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+fn build_engine(cli: &Cli) -> anyhow::Result<Engine> {
+    let repository = Arc::new(Repository::builtin().context("loading the built-in schema")?);
+    let root = cli.root.as_deref().unwrap_or(Path::new("/"));
+    let context = SystemContext {
+        server: host_name(root),
+    };
+    let compile = linmgmt_wql::CompileOptions {
+        time_zone: jiff::tz::TimeZone::system(),
+    };
+    let mut engine = Engine::new(repository.clone(), context, compile);
+    for file in &cli.instances {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let namespace = cli.namespace.clone();
+        let instances = repository
+            .instantiate(&namespace, &file.display().to_string(), &text)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        engine.register(Arc::new(MemoryProvider::new(namespace, instances)));
+    }
+    Ok(engine)
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let engine = build_engine(cli)?;
+    let opts = RenderOptions {
+        color: use_color(),
+        width: terminal_width(),
+        context: engine.context().clone(),
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let ns = cli.namespace.as_str();
+    match &cli.command {
+        None => {
+            // The session overview arrives with the Linux providers; until then, say so.
+            writeln!(
+                out,
+                "linmgmt: no session providers are built in yet; try `linmgmt classes` or `linmgmt --help`"
+            )?;
+        }
+        Some(Command::Query { wql }) => {
+            let answer = engine.query(ns, wql).map_err(|e| fail(e, wql))?;
+            print_warnings(&answer.warnings);
+            match answer.value {
+                QueryOutput::Instances(set) => render(format_for(cli), &set, &opts, &mut out)?,
+                QueryOutput::Classes(classes) => {
+                    render_classes(format_for(cli), &classes, &opts, &mut out)?
+                }
+            }
+        }
+        Some(Command::Get { path }) => {
+            let answer = engine.get(ns, path).map_err(|e| fail(e, path))?;
+            print_warnings(&answer.warnings);
+            let inst = answer.value;
+            let set = ResultSet {
+                columns: inst
+                    .class()
+                    .properties
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect(),
+                all_properties: true,
+                instances: vec![inst],
+            };
+            render(cli.format.unwrap_or(Format::List), &set, &opts, &mut out)?;
+        }
+        Some(Command::Classes { tree }) => {
+            let ns = engine.namespace(ns).map_err(|e| fail(e, ns))?;
+            if *tree {
+                schema_view::write_tree(ns, &mut out)?;
+            } else if let Some(format) = cli.format {
+                let classes: Vec<_> = ns.classes().cloned().collect();
+                render_classes(format, &classes, &opts, &mut out)?;
+            } else {
+                for class in ns.classes() {
+                    writeln!(out, "{}", class.name)?;
+                }
+            }
+        }
+        Some(Command::Class { name, mof }) => {
+            let class = engine.class(ns, name).map_err(|e| fail(e, name))?;
+            match (mof, cli.format) {
+                (true, _) | (false, Some(Format::Mof)) => {
+                    writeln!(out, "{}", linmgmt_mof::write_class(&class.declared))?
+                }
+                (false, Some(format)) => {
+                    render_classes(format, std::slice::from_ref(class), &opts, &mut out)?
+                }
+                (false, None) => schema_view::write_class(class, &mut out)?,
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

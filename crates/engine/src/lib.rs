@@ -1,0 +1,362 @@
+//! The object manager core: it knows the namespaces and their classes, asks providers for
+//! instances, and runs WQL over them.
+//!
+//! The engine is synchronous and does no I/O of its own: providers do (the Linux ones
+//! through `linmgmt-sources`), and the server calls the engine from blocking tasks.
+//!
+//! A data query runs in four steps: *resolve* the FROM class, *collect* instances of it and
+//! of its subclasses from the providers, *filter* them with the compiled WHERE clause, and
+//! *project* the select list.
+
+mod error;
+mod memory;
+mod provider;
+
+pub use error::EngineError;
+pub use memory::MemoryProvider;
+pub use provider::{Provider, Warning};
+
+use linmgmt_cim::{ClassDef, Instance, Name, ObjectPath, SystemContext, WbemStatus};
+use linmgmt_render::ResultSet;
+use linmgmt_schema::{Namespace, Repository};
+use linmgmt_wql::{Column, CompileOptions, Filter, MetaFilter, Projection, SelectQuery, Statement};
+use std::sync::Arc;
+
+/// The default namespace of queries, as in WMI.
+pub const DEFAULT_NAMESPACE: &str = "root/cimv2";
+
+/// What a query returns.
+#[derive(Debug)]
+pub enum QueryOutput {
+    /// Instances (data queries).
+    Instances(ResultSet),
+    /// Classes (schema queries).
+    Classes(Vec<Arc<ClassDef>>),
+}
+
+/// A result and the warnings gathered while producing it (partial results).
+#[derive(Debug)]
+pub struct Answer<T> {
+    /// The result.
+    pub value: T,
+    /// One entry per cause of missing data.
+    pub warnings: Vec<Warning>,
+}
+
+/// The object manager: schema, providers and the context of this host.
+pub struct Engine {
+    repository: Arc<Repository>,
+    providers: Vec<Arc<dyn Provider>>,
+    context: SystemContext,
+    compile: CompileOptions,
+}
+
+impl Engine {
+    /// An engine over a class repository, for the host named in `context`.
+    pub fn new(
+        repository: Arc<Repository>,
+        context: SystemContext,
+        compile: CompileOptions,
+    ) -> Self {
+        Engine {
+            repository,
+            providers: Vec::new(),
+            context,
+            compile,
+        }
+    }
+
+    /// Adds a provider; it serves the classes it names.
+    pub fn register(&mut self, provider: Arc<dyn Provider>) {
+        self.providers.push(provider);
+    }
+
+    /// The class repository.
+    pub fn repository(&self) -> &Repository {
+        &self.repository
+    }
+
+    /// The host context (server name for paths).
+    pub fn context(&self) -> &SystemContext {
+        &self.context
+    }
+
+    /// A namespace, or `WBEM_E_INVALID_NAMESPACE`.
+    pub fn namespace(&self, name: &str) -> Result<&Namespace, EngineError> {
+        self.repository.namespace(name).ok_or_else(|| {
+            EngineError::new(WbemStatus::InvalidNamespace, format!("no namespace {name}"))
+        })
+    }
+
+    /// A class, or `WBEM_E_INVALID_CLASS`.
+    pub fn class(&self, namespace: &str, name: &str) -> Result<&Arc<ClassDef>, EngineError> {
+        let ns = self.namespace(namespace)?;
+        ns.class(name).ok_or_else(|| {
+            EngineError::new(
+                WbemStatus::InvalidClass,
+                format!("no class {name} in {}", ns.name()),
+            )
+        })
+    }
+
+    /// Every instance of `class` and (when `deep`) of its subclasses, from the providers.
+    pub fn instances(
+        &self,
+        namespace: &str,
+        class: &str,
+        deep: bool,
+    ) -> Result<Answer<Vec<Instance>>, EngineError> {
+        let ns = self.namespace(namespace)?;
+        let root = self.class(namespace, class)?;
+        let mut classes = vec![root];
+        if deep {
+            classes.extend(ns.subclasses(root.name.as_str(), true));
+        }
+        let mut instances = Vec::new();
+        let mut warnings = Vec::new();
+        for class in classes {
+            for provider in &self.providers {
+                if provider.serves(ns.name(), &class.name) {
+                    provider.instances(class, &mut instances, &mut warnings);
+                }
+            }
+        }
+        Ok(Answer {
+            value: instances,
+            warnings,
+        })
+    }
+
+    /// Runs a WQL query in a namespace.
+    pub fn query(&self, namespace: &str, text: &str) -> Result<Answer<QueryOutput>, EngineError> {
+        let statement = linmgmt_wql::parse(text).map_err(EngineError::from_wql)?;
+        match statement {
+            Statement::Select(q) if q.is_meta_class() => self.schema_query(namespace, &q),
+            Statement::Select(q) => self.data_query(namespace, &q),
+            Statement::Associators(q) | Statement::References(q) => {
+                let ns = self.namespace(namespace)?;
+                for class in [
+                    Some(&q.path.node.class),
+                    q.assoc_class.as_ref().map(|c| &c.name),
+                    q.result_class.as_ref().map(|c| &c.name),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    if ns.class(class.as_str()).is_none() {
+                        return Err(EngineError::new(
+                            WbemStatus::InvalidClass,
+                            format!("no class {class} in {}", ns.name()),
+                        ));
+                    }
+                }
+                Err(EngineError::new(
+                    WbemStatus::NotSupported,
+                    "ASSOCIATORS OF and REFERENCES OF parse and validate, but no association provider exists yet",
+                ))
+            }
+            Statement::Event(q) => {
+                let ns = self.namespace(namespace)?;
+                let class = ns.class(q.from.name.as_str()).ok_or_else(|| {
+                    EngineError::new(
+                        WbemStatus::InvalidClass,
+                        format!("no class {} in {}", q.from.name, ns.name()),
+                    )
+                    .with_span(q.from.span)
+                })?;
+                if !class.is_a("__Event") {
+                    return Err(EngineError::new(
+                        WbemStatus::NotEventClass,
+                        format!("{} is not an event class", q.from.name),
+                    )
+                    .with_span(q.from.span));
+                }
+                Err(EngineError::new(
+                    WbemStatus::InvalidQueryType,
+                    "event queries are delivered by `linmgmt watch`, not `query`",
+                ))
+            }
+        }
+    }
+
+    fn schema_query(
+        &self,
+        namespace: &str,
+        q: &SelectQuery,
+    ) -> Result<Answer<QueryOutput>, EngineError> {
+        let ns = self.namespace(namespace)?;
+        let filter = MetaFilter::compile(q.where_clause.as_ref(), &self.compile)
+            .map_err(EngineError::from_wql)?;
+        let classes = ns
+            .classes()
+            .filter(|c| filter.matches_class(c, &self.context))
+            .cloned()
+            .collect();
+        Ok(Answer {
+            value: QueryOutput::Classes(classes),
+            warnings: Vec::new(),
+        })
+    }
+
+    fn data_query(
+        &self,
+        namespace: &str,
+        q: &SelectQuery,
+    ) -> Result<Answer<QueryOutput>, EngineError> {
+        let class = self
+            .class(namespace, q.from.name.as_str())
+            .map_err(|e| e.with_span(q.from.span))?
+            .clone();
+        let filter = Filter::compile(q.where_clause.as_ref(), &class, &self.compile)
+            .map_err(EngineError::from_wql)?;
+        let projection = Projection::compile(q, &class).map_err(EngineError::from_wql)?;
+        let Answer {
+            value: all,
+            warnings,
+        } = self.instances(namespace, class.name.as_str(), true)?;
+        let selected: Vec<usize> = projection
+            .columns
+            .iter()
+            .filter_map(|c| match c {
+                Column::Property { index, .. } => Some(*index),
+                Column::System(_) => None,
+            })
+            .collect();
+        let instances = all
+            .into_iter()
+            .filter(|i| filter.matches(i, &self.context))
+            .map(|i| {
+                if projection.all {
+                    i
+                } else {
+                    project(&i, &selected)
+                }
+            })
+            .collect();
+        let columns = projection
+            .columns
+            .into_iter()
+            .map(|c| match c {
+                Column::Property { name, .. } | Column::System(name) => name,
+            })
+            .collect();
+        let set = ResultSet {
+            columns,
+            all_properties: projection.all,
+            instances,
+        };
+        Ok(Answer {
+            value: QueryOutput::Instances(set),
+            warnings,
+        })
+    }
+
+    /// The instance at `path`, or `WBEM_E_NOT_FOUND`.
+    pub fn get(&self, namespace: &str, path: &str) -> Result<Answer<Instance>, EngineError> {
+        let path: ObjectPath = path.parse().map_err(EngineError::from_path)?;
+        let namespace = path
+            .namespace
+            .clone()
+            .unwrap_or_else(|| namespace.to_owned());
+        let class = self.class(&namespace, path.class.as_str())?.clone();
+        if path.is_class_path() {
+            return Err(EngineError::new(
+                WbemStatus::InvalidObjectPath,
+                format!(
+                    "{path} names a class; give its keys, e.g. {}",
+                    example_path(&class)
+                ),
+            ));
+        }
+        let path = complete_single_key(path, &class)?;
+        let Answer {
+            value: all,
+            warnings,
+        } = self.instances(&namespace, class.name.as_str(), true)?;
+        let found = all.into_iter().find(|i| {
+            i.path()
+                .is_some_and(|p| p.same_object(&path) || subclass_match(&p, &path))
+        });
+        match found {
+            Some(value) => Ok(Answer { value, warnings }),
+            None => Err(EngineError::new(
+                WbemStatus::NotFound,
+                format!("no instance {path}"),
+            )),
+        }
+    }
+}
+
+/// Keeps the selected properties and the keys (which WMI always returns, so that
+/// `__PATH` stays valid); the rest become NULL.
+fn project(inst: &Instance, selected: &[usize]) -> Instance {
+    let mut out = inst.keys_only();
+    for &index in selected {
+        out.set_at(index, inst.get_at(index).cloned());
+    }
+    out
+}
+
+/// WMI finds a subclass instance by a path naming its base class with the same keys.
+fn subclass_match(found: &ObjectPath, wanted: &ObjectPath) -> bool {
+    found.keys == wanted.keys && found.singleton == wanted.singleton
+}
+
+/// Names the key in the short form `Class="v"`, which is valid for single-key classes only.
+fn complete_single_key(mut path: ObjectPath, class: &ClassDef) -> Result<ObjectPath, EngineError> {
+    let keys: Vec<&Name> = class.keys().map(|k| &k.name).collect();
+    if let [only] = path.keys.as_mut_slice()
+        && only.name.is_none()
+    {
+        match keys.as_slice() {
+            [key] => only.name = Some((*key).clone()),
+            _ => {
+                return Err(EngineError::new(
+                    WbemStatus::InvalidObjectPath,
+                    format!(
+                        "{} has {} keys; name them, e.g. {}",
+                        class.name,
+                        keys.len(),
+                        example_path(class)
+                    ),
+                ));
+            }
+        }
+    }
+    for binding in &path.keys {
+        let name = binding.name.as_ref().map_or("", Name::as_str);
+        if !keys.iter().any(|k| k.is(name)) {
+            return Err(EngineError::new(
+                WbemStatus::InvalidObjectPath,
+                format!(
+                    "{name} is not a key of {}; its keys are {}",
+                    class.name,
+                    join(&keys)
+                ),
+            ));
+        }
+    }
+    if path.keys.len() != keys.len() {
+        return Err(EngineError::new(
+            WbemStatus::InvalidObjectPath,
+            format!("{} needs all of its keys: {}", class.name, join(&keys)),
+        ));
+    }
+    Ok(path)
+}
+
+fn join(names: &[&Name]) -> String {
+    names
+        .iter()
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn example_path(class: &ClassDef) -> String {
+    let keys: Vec<String> = class
+        .keys()
+        .map(|k| format!(r#"{}="...""#, k.name))
+        .collect();
+    format!("{}.{}", class.name, keys.join(","))
+}

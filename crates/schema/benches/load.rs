@@ -1,0 +1,39 @@
+//! How long parsing and resolving the built-in schema takes (goal: under 5 ms).
+
+use linmgmt_schema::Repository;
+
+fn main() {
+    divan::main();
+}
+
+#[divan::bench]
+fn builtin() -> Repository {
+    Repository::builtin().expect("the built-in schema loads")
+}
+
+#[divan::bench]
+fn parse_only() -> usize {
+    let files: Vec<(String, String)> = linmgmt_schema::FILES
+        .iter()
+        .map(|(p, t)| ((*p).to_owned(), (*t).to_owned()))
+        .collect();
+    let lookup = |path: &str| {
+        files
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, t)| t.clone())
+    };
+    let config = linmgmt_mof::ParseConfig {
+        namespace: "root/cimv2",
+        include: &lookup,
+    };
+    linmgmt_schema::ROOTS
+        .iter()
+        .map(|root| {
+            let text = lookup(root).expect("root");
+            linmgmt_mof::parse(root, &text, &config)
+                .expect("parses")
+                .len()
+        })
+        .sum()
+}
