@@ -128,11 +128,15 @@ fn build_engine(cli: &Cli) -> anyhow::Result<Engine> {
     for file in &cli.instances {
         let text =
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        let namespace = cli.namespace.clone();
+        // `#pragma namespace` in the file may switch away from the default.
         let instances = repository
-            .instantiate(&namespace, &file.display().to_string(), &text)
+            .instantiate(
+                linmgmt_engine::DEFAULT_NAMESPACE,
+                &file.display().to_string(),
+                &text,
+            )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        engine.register(Arc::new(MemoryProvider::new(namespace, instances)));
+        engine.register(Arc::new(MemoryProvider::new(instances)));
     }
     Ok(engine)
 }

@@ -135,19 +135,17 @@ impl Engine {
             Statement::Select(q) => self.data_query(namespace, &q),
             Statement::Associators(q) | Statement::References(q) => {
                 let ns = self.namespace(namespace)?;
-                for class in [
-                    Some(&q.path.node.class),
-                    q.assoc_class.as_ref().map(|c| &c.name),
-                    q.result_class.as_ref().map(|c| &c.name),
-                ]
-                .into_iter()
-                .flatten()
-                {
+                let named = [
+                    Some((&q.path.node.class, q.path.span)),
+                    q.assoc_class.as_ref().map(|c| (&c.name, c.span)),
+                    q.result_class.as_ref().map(|c| (&c.name, c.span)),
+                ];
+                for (class, span) in named.into_iter().flatten() {
                     if ns.class(class.as_str()).is_none() {
-                        return Err(EngineError::new(
-                            WbemStatus::InvalidClass,
-                            format!("no class {class} in {}", ns.name()),
-                        ));
+                        let message = format!("no class {class} in {}", ns.name());
+                        return Err(
+                            EngineError::new(WbemStatus::InvalidClass, message).with_span(span)
+                        );
                     }
                 }
                 Err(EngineError::new(
@@ -203,6 +201,8 @@ impl Engine {
         namespace: &str,
         q: &SelectQuery,
     ) -> Result<Answer<QueryOutput>, EngineError> {
+        // An unknown namespace is not the class name's fault: no span for it.
+        self.namespace(namespace)?;
         let class = self
             .class(namespace, q.from.name.as_str())
             .map_err(|e| e.with_span(q.from.span))?

@@ -5,29 +5,30 @@ use crate::{Provider, Warning};
 use linmgmt_cim::{ClassDef, Instance, Name};
 use std::sync::Arc;
 
-/// Serves a fixed list of instances, each under its own class.
+/// Serves a fixed list of instances, each under its own class and that class's namespace.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryProvider {
-    namespace: String,
     instances: Vec<Instance>,
 }
 
 impl MemoryProvider {
-    /// A provider for `instances` in `namespace`.
-    pub fn new(namespace: impl Into<String>, instances: Vec<Instance>) -> Self {
-        MemoryProvider {
-            namespace: namespace.into().replace('\\', "/"),
-            instances,
-        }
+    /// A provider for `instances`.
+    pub fn new(instances: Vec<Instance>) -> Self {
+        MemoryProvider { instances }
     }
+}
+
+/// Namespace names compare without regard to case or slash direction.
+fn same_namespace(a: &str, b: &str) -> bool {
+    a.replace('\\', "/")
+        .eq_ignore_ascii_case(&b.replace('\\', "/"))
 }
 
 impl Provider for MemoryProvider {
     fn serves(&self, namespace: &str, class: &Name) -> bool {
-        namespace
-            .replace('\\', "/")
-            .eq_ignore_ascii_case(&self.namespace)
-            && self.instances.iter().any(|i| i.class_name() == class)
+        self.instances
+            .iter()
+            .any(|i| i.class_name() == class && same_namespace(&i.class().namespace, namespace))
     }
 
     fn instances(
@@ -39,7 +40,10 @@ impl Provider for MemoryProvider {
         out.extend(
             self.instances
                 .iter()
-                .filter(|i| i.class_name() == &class.name)
+                .filter(|i| {
+                    i.class_name() == &class.name
+                        && same_namespace(&i.class().namespace, &class.namespace)
+                })
                 .cloned(),
         );
     }

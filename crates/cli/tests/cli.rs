@@ -1,0 +1,194 @@
+//! The `linmgmt` binary as users and scripts see it: output formats, exit codes and
+//! error lines. Data comes from the engine's instance fixture through the hidden,
+//! test-only `--instances` flag.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engine/test_data/instances.mof")
+}
+
+fn linmgmt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_linmgmt"))
+        .arg("--instances")
+        .arg(fixture())
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run linmgmt")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("utf-8 stdout")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).expect("utf-8 stderr")
+}
+
+#[test]
+fn wmi_errors_name_the_constant_and_point_at_the_fault() {
+    let o = linmgmt(&["query", "SELECT * FROM Win32_Foo"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines[0],
+        "error: WBEM_E_INVALID_CLASS (0x80041010): no class Win32_Foo in root/cimv2"
+    );
+    assert_eq!(lines[1], "SELECT * FROM Win32_Foo");
+    assert_eq!(lines[2], "              ^^^^^^^^^");
+
+    let o = linmgmt(&[
+        "query",
+        "SELECT * FROM Win32_LogonSession WHERE (LogonType = 2",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: WBEM_E_INVALID_SYNTAX (0x80041021): "),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = linmgmt(&["get", r#"Win32_LogonSession.LogonId="42""#]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("error: WBEM_E_NOT_FOUND (0x80041002): "));
+
+    let o = linmgmt(&[
+        "query",
+        "SELECT * FROM Win32_LogonSession",
+        "--namespace",
+        "root/nope",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("error: WBEM_E_INVALID_NAMESPACE (0x8004100E): "));
+}
+
+#[test]
+fn deep_nesting_and_huge_queries_are_refused_not_fatal() {
+    let deep = format!(
+        "SELECT * FROM Win32_LogonSession WHERE {}LogonType = 2{}",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    let o = linmgmt(&["query", &deep]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let huge = format!(
+        "SELECT * FROM Win32_LogonSession WHERE Caption = '{}'",
+        "x".repeat(100_000)
+    );
+    let o = linmgmt(&["query", &huge]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
+#[test]
+fn json_is_an_array_of_objects_with_cim_names() {
+    let o = linmgmt(&[
+        "query",
+        "SELECT * FROM Win32_LogonSession WHERE LogonId = '3'",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
+    let obj = &v.as_array().expect("an array")[0];
+    assert_eq!(obj["__CLASS"], "Win32_LogonSession");
+    assert_eq!(obj["__RELPATH"], r#"Win32_LogonSession.LogonId="3""#);
+    assert_eq!(obj["LogonType"], 10, "integers are numbers");
+    assert_eq!(
+        obj["StartTime"], "2026-11-22T09:15:00.123456+01:00",
+        "datetimes are RFC 3339 with offset"
+    );
+    assert_eq!(obj["Description"], serde_json::Value::Null);
+
+    let o = linmgmt(&[
+        "query",
+        "SELECT * FROM Win32_LogonSession WHERE LogonType = 12",
+        "-f",
+        "json",
+    ]);
+    assert_eq!((o.status.code(), stdout(&o).trim()), (Some(0), "[]"));
+    let o = linmgmt(&[
+        "query",
+        "SELECT * FROM Win32_LogonSession WHERE LogonType = 12",
+        "-f",
+        "table",
+    ]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), ""));
+}
+
+#[test]
+fn list_is_the_default_in_a_pipe_and_csv_has_a_header() {
+    let o = linmgmt(&[
+        "query",
+        "SELECT UserName, SessionType FROM Win32_ServerSession",
+    ]);
+    assert_eq!(
+        stdout(&o),
+        "UserName=alice\nSessionType=2\n\nUserName=nobody\nSessionType=0\n"
+    );
+    let o = linmgmt(&[
+        "query",
+        "SELECT UserName, SessionType FROM Win32_ServerSession",
+        "-f",
+        "csv",
+    ]);
+    assert_eq!(stdout(&o), "UserName,SessionType\nalice,2\nnobody,0\n");
+    assert!(!stdout(&o).contains('\x1b'), "no colour outside a terminal");
+}
+
+#[test]
+fn schema_commands() {
+    let o = linmgmt(&["class", "Win32_ServerSession", "--mof"]);
+    assert_eq!(o.status.code(), Some(0));
+    let entries = linmgmt_mof::parse_str(&stdout(&o)).expect("class MOF parses");
+    assert_eq!(entries.len(), 1);
+
+    let o = linmgmt(&["classes", "--tree"]);
+    assert!(
+        stdout(&o).contains("    │   └── Win32_LogonSession\n"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = linmgmt(&["class", "Win32_LogonSession"]);
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("class Win32_LogonSession : Win32_Session\n"),
+        "{text}"
+    );
+    assert!(text.contains("properties (9):"));
+
+    let o = linmgmt(&[
+        "query",
+        "SELECT * FROM meta_class WHERE __CLASS = 'Win32_ServerSession'",
+        "-f",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
+    assert_eq!(v[0]["__PROPERTY_COUNT"], 13);
+    assert_eq!(v[0]["__GENUS"], 1);
+
+    let o = linmgmt(&["class", "Win32_Nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with(
+        "error: WBEM_E_INVALID_CLASS (0x80041010): no class Win32_Nope in root/cimv2"
+    ));
+}
+
+#[test]
+fn usage_errors_and_help() {
+    let o = linmgmt(&[
+        "query",
+        "SELECT * FROM Win32_LogonSession",
+        "--format",
+        "yaml",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown format 'yaml'"));
+    let o = linmgmt(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("Examples:") && stdout(&o).contains("linmgmt query"));
+}

@@ -1,0 +1,165 @@
+//! Data-driven query tests: each `test_data/queries/NAME.wql` runs against the instances in
+//! `test_data/instances.mof` and must print exactly `NAME.out` (list format, or the error).
+//! A missing `.out` is created; `UPDATE_EXPECT=1` rewrites them all.
+
+use linmgmt_cim::SystemContext;
+use linmgmt_engine::{Engine, MemoryProvider, QueryOutput};
+use linmgmt_render::{Format, RenderOptions, render, render_classes};
+use linmgmt_schema::Repository;
+use linmgmt_wql::CompileOptions;
+use std::path::Path;
+use std::sync::Arc;
+
+fn engine() -> Engine {
+    let repo = Arc::new(Repository::builtin().expect("schema loads"));
+    let text = include_str!("../test_data/instances.mof");
+    let instances = repo
+        .instantiate("root/cimv2", "instances.mof", text)
+        .expect("instances load");
+    let mut engine = Engine::new(
+        repo,
+        SystemContext {
+            server: "HOST".into(),
+        },
+        CompileOptions::default(),
+    );
+    engine.register(Arc::new(MemoryProvider::new(instances)));
+    engine
+}
+
+/// Runs one query file; the first line may be `-- namespace: NS` or `-- format: F`.
+fn run(engine: &Engine, text: &str) -> String {
+    let mut namespace = "root/cimv2";
+    let mut format = Format::List;
+    let mut query = String::new();
+    for line in text.lines() {
+        if let Some(ns) = line.strip_prefix("-- namespace: ") {
+            namespace = ns.trim();
+        } else if let Some(f) = line.strip_prefix("-- format: ") {
+            format = f.trim().parse().expect("a format");
+        } else {
+            query.push_str(line);
+            query.push('\n');
+        }
+    }
+    let query = query.trim();
+    let opts = RenderOptions {
+        color: false,
+        width: None,
+        context: engine.context().clone(),
+    };
+    let mut out = Vec::new();
+    match engine.query(namespace, query) {
+        Ok(answer) => {
+            match answer.value {
+                QueryOutput::Instances(set) => render(format, &set, &opts, &mut out),
+                QueryOutput::Classes(classes) => render_classes(format, &classes, &opts, &mut out),
+            }
+            .expect("render");
+        }
+        Err(e) => {
+            out.extend(format!("{e}\n").as_bytes());
+            if let Some(span) = e.span {
+                out.extend(linmgmt_wql::caret(query, span).as_bytes());
+            }
+        }
+    }
+    String::from_utf8(out).expect("utf-8")
+}
+
+#[test]
+fn query_goldens() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/queries");
+    let engine = engine();
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    let mut count = 0;
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for path in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "wql"))
+    {
+        count += 1;
+        let text = std::fs::read_to_string(path).expect("read");
+        let got = run(&engine, &text);
+        let expect_path = path.with_extension("out");
+        match std::fs::read_to_string(&expect_path) {
+            Ok(expected) if expected == got => {}
+            Ok(_) if !update => failures.push(format!("{}:\n{got}", path.display())),
+            _ => std::fs::write(&expect_path, &got).expect("write"),
+        }
+    }
+    assert!(count >= 20, "only {count} query goldens");
+    assert!(
+        failures.is_empty(),
+        "mismatches (UPDATE_EXPECT=1 to accept):\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn get_by_path() {
+    let engine = engine();
+    let check = |path: &str, expect: Result<&str, &str>| {
+        let got = engine
+            .get("root/cimv2", path)
+            .map(|a| a.value.path().map(|p| p.to_string()).unwrap_or_default())
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            got.as_deref(),
+            expect.map_err(str::to_owned).as_deref(),
+            "{path}"
+        );
+    };
+    check(
+        r#"Win32_LogonSession.LogonId="3""#,
+        Ok(r#"Win32_LogonSession.LogonId="3""#),
+    );
+    check(
+        r#"win32_logonsession="C7""#,
+        Ok(r#"Win32_LogonSession.LogonId="c7""#),
+    );
+    check(
+        r#"\\HOST\root\cimv2:Win32_ServerSession.UserName="alice",ComputerName="10.0.0.5""#,
+        Ok(r#"Win32_ServerSession.ComputerName="10.0.0.5",UserName="alice""#),
+    );
+    check(
+        r#"Win32_Account.Domain="host",Name="staff""#,
+        Ok(r#"Win32_Group.Domain="host",Name="staff""#),
+    );
+    check(
+        r#"Win32_LogonSession.LogonId="99""#,
+        Err(r#"WBEM_E_NOT_FOUND (0x80041002): no instance Win32_LogonSession.LogonId="99""#),
+    );
+    check(
+        r#"Win32_ServerSession="x""#,
+        Err(
+            r#"WBEM_E_INVALID_OBJECT_PATH (0x8004103A): Win32_ServerSession has 2 keys; name them, e.g. Win32_ServerSession.ComputerName="...",UserName="...""#,
+        ),
+    );
+    check(
+        r#"Win32_LogonSession.Name="x""#,
+        Err(
+            "WBEM_E_INVALID_OBJECT_PATH (0x8004103A): Name is not a key of Win32_LogonSession; its keys are LogonId",
+        ),
+    );
+    check(
+        "Win32_LogonSession",
+        Err(
+            r#"WBEM_E_INVALID_OBJECT_PATH (0x8004103A): Win32_LogonSession names a class; give its keys, e.g. Win32_LogonSession.LogonId="...""#,
+        ),
+    );
+    check(
+        r#"Win32_Nope.K="1""#,
+        Err("WBEM_E_INVALID_CLASS (0x80041010): no class Win32_Nope in root/cimv2"),
+    );
+    check(
+        r#"Win32_LogonSession.LogonId="3" "#,
+        Err("WBEM_E_INVALID_OBJECT_PATH (0x8004103A): whitespace is not allowed in object paths"),
+    );
+}
