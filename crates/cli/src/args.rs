@@ -47,6 +47,26 @@ pub struct Cli {
     )]
     pub namespace: String,
 
+    /// The smbstatus program to ask about Samba sessions (e.g. a wrapper passing `-s CONF`).
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "LINMGMT_SMBSTATUS",
+        default_value = "smbstatus"
+    )]
+    pub smbstatus: PathBuf,
+
+    /// An sshd log to read authentication methods from (`sshd/publickey`); repeatable.
+    /// Default: /var/log/auth.log and /var/log/secure.
+    #[arg(
+        long = "sshd-log",
+        global = true,
+        value_name = "FILE",
+        env = "LINMGMT_SSHD_LOG"
+    )]
+    pub sshd_logs: Vec<PathBuf>,
+
     /// Serve the instances in this MOF file from memory (`instance of` blocks). For tests
     /// of the query engine only; real data comes from the Linux providers.
     #[arg(long, global = true, hide = true, value_name = "FILE")]

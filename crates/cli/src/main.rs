@@ -5,15 +5,20 @@
 //! format) are made here and nowhere else.
 
 mod args;
+mod overview;
 mod schema_view;
 
 use anyhow::Context;
 use args::{Cli, Command};
 use clap::Parser;
+use jiff::tz::TimeZone;
 use linmgmt_cim::{SystemContext, line_col};
 use linmgmt_engine::{Engine, EngineError, MemoryProvider, QueryOutput, Warning};
+use linmgmt_providers::HostProvider;
 use linmgmt_render::{Format, RenderOptions, ResultSet, render, render_classes};
 use linmgmt_schema::Repository;
+use linmgmt_sources::command::{CommandRunner, FixtureRunner, SystemRunner};
+use linmgmt_sources::{Root, ScanOptions};
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -75,9 +80,13 @@ fn report_failure(f: &Failure) {
     }
 }
 
+/// One line per distinct warning (several classes may report the same scan problem).
 fn print_warnings(warnings: &[Warning]) {
+    let mut seen = std::collections::HashSet::new();
     for w in warnings {
-        eprintln!("warning: {w}");
+        if seen.insert(&w.message) {
+            eprintln!("warning: {w}");
+        }
     }
 }
 
@@ -115,16 +124,64 @@ fn host_name(root: &Path) -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-fn build_engine(cli: &Cli) -> anyhow::Result<Engine> {
+/// The time zone of the system under `root`: its `/etc/localtime`, else UTC. A fixture
+/// root without `/etc/localtime` shows UTC, so tests do not depend on the host.
+fn time_zone(root: &Path) -> TimeZone {
+    if root == Path::new("/") {
+        return TimeZone::system();
+    }
+    std::fs::read(root.join("etc/localtime"))
+        .ok()
+        .and_then(|data| TimeZone::tzif("localtime", &data).ok())
+        .unwrap_or(TimeZone::UTC)
+}
+
+fn host_provider(cli: &Cli, root: &Path, tz: &TimeZone) -> HostProvider {
+    let mut options = ScanOptions {
+        smbstatus_program: cli.smbstatus.clone(),
+        ..ScanOptions::default()
+    };
+    if !cli.sshd_logs.is_empty() {
+        options.sshd_logs = cli.sshd_logs.clone();
+    }
+    let on_host = root == Path::new("/");
+    let sources_root = if on_host {
+        Root::host()
+    } else {
+        Root::new(root)
+    };
+    // A fixture root answers for smbstatus from its own files, never from the host.
+    let runner: Box<dyn CommandRunner> = if on_host {
+        Box::new(SystemRunner)
+    } else {
+        Box::new(FixtureRunner::new(sources_root.clone()))
+    };
+    HostProvider::new(
+        sources_root,
+        options,
+        runner,
+        tz.clone(),
+        jiff::Timestamp::now(),
+    )
+}
+
+fn build_engine(
+    cli: &Cli,
+    host: Option<Arc<HostProvider>>,
+    tz: &TimeZone,
+) -> anyhow::Result<Engine> {
     let repository = Arc::new(Repository::builtin().context("loading the built-in schema")?);
     let root = cli.root.as_deref().unwrap_or(Path::new("/"));
     let context = SystemContext {
         server: host_name(root),
     };
     let compile = linmgmt_wql::CompileOptions {
-        time_zone: jiff::tz::TimeZone::system(),
+        time_zone: tz.clone(),
     };
     let mut engine = Engine::new(repository.clone(), context, compile);
+    if let Some(host) = host {
+        engine.register(host);
+    }
     for file in &cli.instances {
         let text =
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -142,7 +199,14 @@ fn build_engine(cli: &Cli) -> anyhow::Result<Engine> {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let engine = build_engine(cli)?;
+    let root = cli.root.as_deref().unwrap_or(Path::new("/"));
+    let tz = time_zone(root);
+    // `--instances` replaces the host with in-memory data (engine tests).
+    let host = cli
+        .instances
+        .is_empty()
+        .then(|| Arc::new(host_provider(cli, root, &tz)));
+    let engine = build_engine(cli, host.clone(), &tz)?;
     let opts = RenderOptions {
         color: use_color(),
         width: terminal_width(),
@@ -153,11 +217,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let ns = cli.namespace.as_str();
     match &cli.command {
         None => {
-            // The session overview arrives with the Linux providers; until then, say so.
-            writeln!(
-                out,
-                "linmgmt: no session providers are built in yet; try `linmgmt classes` or `linmgmt --help`"
-            )?;
+            let host = host.context("the overview needs the host, not --instances")?;
+            let snapshot = host.snapshot(true);
+            print_warnings(&linmgmt_providers::summarize(&snapshot.warnings));
+            overview::write(&snapshot.items, &tz, opts.color, &mut out)?;
         }
         Some(Command::Query { wql }) => {
             let answer = engine.query(ns, wql).map_err(|e| fail(e, wql))?;

@@ -1,0 +1,340 @@
+//! Logon sessions: the kernel's audit sessions, enriched by logind and utmp, as
+//! `Win32_LogonSession` (design.md §3).
+
+use jiff::Timestamp;
+use linmgmt_sources::Snapshot;
+use linmgmt_sources::parse::logind::LogindSession;
+use linmgmt_sources::parse::utmp::UtmpRecord;
+use std::collections::BTreeSet;
+
+/// WMI's `LogonType` values that Linux sessions map to.
+pub mod logon_type {
+    /// The System session: processes without an audit session.
+    pub const SYSTEM: u32 = 0;
+    /// A local terminal or seat.
+    pub const INTERACTIVE: u32 = 2;
+    /// Remote without a terminal: `ssh host cmd`, sftp, scp.
+    pub const NETWORK: u32 = 3;
+    /// cron, at; logind class `background`.
+    pub const BATCH: u32 = 4;
+    /// A service manager: logind class `manager` (`user@.service`).
+    pub const SERVICE: u32 = 5;
+    /// Remote with a terminal: ssh with a pty.
+    pub const REMOTE_INTERACTIVE: u32 = 10;
+}
+
+/// Everything known about one logon session, before it becomes an instance. The
+/// overview and the instances are both built from this.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogonFacts {
+    /// The `LogonId`: audit session id, else logind id, else `utmp:<pid>`; `"0"` for System.
+    pub logon_id: String,
+    /// The login user, when known.
+    pub user: Option<String>,
+    /// The login uid, when known.
+    pub uid: Option<u32>,
+    /// WMI's `LogonType`.
+    pub logon_type: u32,
+    /// The PAM service (`sshd`, `login`, `cron`), with `/method` for ssh when logged.
+    pub authentication_package: Option<String>,
+    /// When the session started.
+    pub start: Option<Timestamp>,
+    /// The terminal, e.g. `pts/0`.
+    pub tty: Option<String>,
+    /// Where the user came from (peer address or utmp/logind remote host).
+    pub remote_host: Option<String>,
+    /// Which sources contributed: `audit`, `logind`, `utmp`, `sshd`.
+    pub sources: BTreeSet<&'static str>,
+    /// Whether the session is winding down or lost its root process.
+    pub degraded: bool,
+    /// The processes in the session.
+    pub pids: Vec<u32>,
+    /// The leader (session root) pid.
+    pub leader: Option<u32>,
+}
+
+impl LogonFacts {
+    /// `alice on pts/0 from 10.0.0.5 (sshd)`: the Caption and Name.
+    pub fn caption(&self) -> String {
+        if self.logon_id == "0" {
+            return "System".to_owned();
+        }
+        let mut s = self.user.clone().unwrap_or_else(|| "?".to_owned());
+        if let Some(tty) = &self.tty {
+            s.push_str(&format!(" on {tty}"));
+        }
+        if let Some(host) = &self.remote_host {
+            s.push_str(&format!(" from {host}"));
+        }
+        if let Some(service) = self
+            .authentication_package
+            .as_deref()
+            .and_then(|a| a.split('/').next())
+        {
+            s.push_str(&format!(" ({service})"));
+        }
+        s
+    }
+}
+
+/// The PAM service a leader process implies, from its command name.
+fn service_of(comm: &str) -> Option<&'static str> {
+    let service = match comm {
+        "sshd" | "sshd-session" => "sshd",
+        "login" => "login",
+        "cron" | "crond" | "CRON" | "anacron" => "cron",
+        "atd" => "atd",
+        "systemd" => "systemd-user",
+        "su" => "su-l",
+        "gdm-session-wor" => "gdm-password",
+        "lightdm" => "lightdm",
+        "sddm-helper" => "sddm",
+        "xrdp-sesman" => "xrdp-sesman",
+        _ => return None,
+    };
+    Some(service)
+}
+
+/// LogonType from the logind class, the PAM service, a terminal and remoteness.
+fn classify(class: Option<&str>, service: Option<&str>, has_tty: bool, remote: bool) -> u32 {
+    use logon_type::*;
+    match class {
+        Some(c) if c.starts_with("background") => return BATCH,
+        Some(c) if c.starts_with("manager") => return SERVICE,
+        _ => {}
+    }
+    match service {
+        Some("cron" | "atd") => BATCH,
+        Some("systemd-user") => SERVICE,
+        _ if remote => {
+            if has_tty {
+                REMOTE_INTERACTIVE
+            } else {
+                NETWORK
+            }
+        }
+        Some("sshd") => {
+            if has_tty {
+                REMOTE_INTERACTIVE
+            } else {
+                NETWORK
+            }
+        }
+        // A local session without a terminal (a script under a login session's
+        // descendant, a container exec) runs unattended: batch.
+        _ if !has_tty => BATCH,
+        _ => INTERACTIVE,
+    }
+}
+
+fn text(t: &linmgmt_sources::parse::utmp::UtmpText) -> Option<String> {
+    let s = t.to_string_lossy();
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+fn logind_for(
+    snap: &Snapshot,
+    audit: u32,
+    leader: Option<u32>,
+) -> Option<&LogindSession> {
+    snap.logind.as_ref()?.iter().find(|l| {
+        l.audit == Some(audit)
+            || l.id == audit.to_string()
+            || (leader.is_some() && l.leader == leader)
+    })
+}
+
+fn utmp_for<'a>(snap: &'a Snapshot, pids: &[u32]) -> Option<&'a UtmpRecord> {
+    let live = &snap.utmp.as_ref()?.live;
+    live.iter()
+        .find(|r| u32::try_from(r.pid).is_ok_and(|pid| pids.binary_search(&pid).is_ok()))
+}
+
+/// The sshd method (`publickey`) logged for a connection from `peer`, if known.
+fn auth_method(snap: &Snapshot, peer: Option<std::net::SocketAddr>) -> Option<&str> {
+    let peer = peer?;
+    snap.ssh_auth
+        .iter()
+        .rev()
+        .find(|a| a.peer == peer)
+        .map(|a| a.method.as_str())
+}
+
+/// Every logon session of the snapshot, System session first, then by id.
+pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
+    let mut out = Vec::new();
+    let mut claimed_utmp: BTreeSet<i32> = BTreeSet::new();
+    let mut claimed_logind: BTreeSet<&str> = BTreeSet::new();
+
+    // The System session: every process outside an audit session.
+    let system_pids: Vec<u32> = snap
+        .processes
+        .iter()
+        .filter(|p| p.sessionid.is_none())
+        .map(|p| p.pid())
+        .collect();
+    out.push(LogonFacts {
+        logon_id: "0".to_owned(),
+        user: Some("root".to_owned()),
+        uid: Some(0),
+        logon_type: logon_type::SYSTEM,
+        authentication_package: Some("kernel".to_owned()),
+        start: snap.boot_time,
+        tty: None,
+        remote_host: None,
+        sources: ["audit"].into_iter().collect(),
+        degraded: false,
+        pids: system_pids,
+        leader: Some(1),
+    });
+
+    for audit in &snap.audit_sessions {
+        let leader = audit.leader.and_then(|pid| snap.process(pid));
+        let logind = logind_for(snap, audit.id, audit.leader);
+        let utmp = utmp_for(snap, &audit.pids);
+        let ssh = snap.ssh.iter().find(|c| c.sessionid == Some(audit.id));
+        let mut sources: BTreeSet<&'static str> = ["audit"].into_iter().collect();
+        if let Some(l) = logind {
+            sources.insert("logind");
+            claimed_logind.insert(l.id.as_str());
+        }
+        if let Some(u) = utmp {
+            sources.insert("utmp");
+            claimed_utmp.insert(u.pid);
+        }
+        if ssh.is_some() {
+            sources.insert("sshd");
+        }
+        let uid = audit.loginuid.or(logind.and_then(|l| l.uid));
+        let user = logind
+            .and_then(|l| l.user.clone())
+            .or_else(|| ssh.map(|c| c.user.clone()))
+            .or_else(|| {
+                uid.and_then(|u| snap.account_by_uid(u))
+                    .map(|a| a.passwd.name.clone())
+            })
+            .or_else(|| utmp.and_then(|u| text(&u.user)))
+            .or_else(|| uid.map(|u| u.to_string()));
+        let service = logind
+            .and_then(|l| l.service.clone())
+            .or_else(|| ssh.map(|_| "sshd".to_owned()))
+            .or_else(|| {
+                leader
+                    .and_then(|p| service_of(&p.stat.comm))
+                    .map(str::to_owned)
+            });
+        let tty = ssh
+            .and_then(|c| c.ttys.first().cloned())
+            .or_else(|| utmp.and_then(|u| text(&u.line)))
+            .or_else(|| logind.and_then(|l| l.tty.clone()).filter(|t| !t.is_empty()))
+            .or_else(|| audit.ttys.first().cloned());
+        let remote_host = ssh
+            .and_then(|c| c.peer.map(|p| p.ip().to_string()))
+            .or_else(|| {
+                logind
+                    .and_then(|l| l.remote_host.clone())
+                    .filter(|h| !h.is_empty())
+            })
+            .or_else(|| utmp.and_then(|u| text(&u.host)));
+        let has_tty = ssh.map_or(tty.is_some(), |c| c.has_pty);
+        let remote = remote_host.is_some() || logind.and_then(|l| l.remote).unwrap_or(false);
+        let logon_type = classify(
+            logind.and_then(|l| l.class.as_deref()),
+            service.as_deref(),
+            has_tty,
+            remote,
+        );
+        let authentication_package = match (service, ssh.and_then(|c| auth_method(snap, c.peer))) {
+            (Some(s), Some(m)) if s == "sshd" => Some(format!("{s}/{m}")),
+            (s, _) => s,
+        };
+        let start = logind
+            .and_then(|l| l.started)
+            .or(audit.start_time)
+            .or_else(|| utmp.and_then(UtmpRecord::time));
+        let degraded =
+            logind.and_then(|l| l.state.as_deref()) == Some("closing") || audit.leader.is_none();
+        out.push(LogonFacts {
+            logon_id: audit.id.to_string(),
+            user,
+            uid,
+            logon_type,
+            authentication_package,
+            start,
+            tty,
+            remote_host,
+            sources,
+            degraded,
+            pids: audit.pids.clone(),
+            leader: audit.leader,
+        });
+    }
+
+    // logind sessions without a visible audit session (no pam_loginuid, or a container).
+    for l in snap.logind.iter().flatten() {
+        if claimed_logind.contains(l.id.as_str()) {
+            continue;
+        }
+        let has_tty = l.tty.as_deref().is_some_and(|t| !t.is_empty()) || l.seat.is_some();
+        let remote =
+            l.remote.unwrap_or(false) || l.remote_host.as_deref().is_some_and(|h| !h.is_empty());
+        let utmp = l.leader.and_then(|pid| utmp_for(snap, &[pid]));
+        if let Some(u) = utmp {
+            claimed_utmp.insert(u.pid);
+        }
+        out.push(LogonFacts {
+            logon_id: l.id.clone(),
+            user: l.user.clone(),
+            uid: l.uid,
+            logon_type: classify(l.class.as_deref(), l.service.as_deref(), has_tty, remote),
+            authentication_package: l.service.clone(),
+            start: l.started,
+            tty: l
+                .tty
+                .clone()
+                .filter(|t| !t.is_empty())
+                .or_else(|| utmp.and_then(|u| text(&u.line))),
+            remote_host: l.remote_host.clone().filter(|h| !h.is_empty()),
+            sources: if utmp.is_some() {
+                ["logind", "utmp"].into_iter().collect()
+            } else {
+                ["logind"].into_iter().collect()
+            },
+            degraded: l.state.as_deref() == Some("closing")
+                || l.leader.is_some_and(|pid| snap.process(pid).is_none()),
+            pids: l.leader.into_iter().collect(),
+            leader: l.leader,
+        });
+    }
+
+    // utmp records of live processes outside any audit or logind session.
+    for u in snap.utmp.iter().flat_map(|u| &u.live) {
+        if claimed_utmp.contains(&u.pid) {
+            continue;
+        }
+        let pid = u32::try_from(u.pid).ok();
+        let leader = pid.and_then(|p| snap.process(p));
+        let service = leader
+            .and_then(|p| service_of(&p.stat.comm))
+            .map(str::to_owned);
+        let remote_host = text(&u.host);
+        out.push(LogonFacts {
+            logon_id: format!("utmp:{}", u.pid),
+            user: text(&u.user),
+            uid: text(&u.user)
+                .and_then(|n| snap.account_by_name(&n))
+                .map(|a| a.passwd.uid),
+            logon_type: classify(None, service.as_deref(), true, remote_host.is_some()),
+            authentication_package: service,
+            start: u.time(),
+            tty: text(&u.line),
+            remote_host,
+            sources: ["utmp"].into_iter().collect(),
+            degraded: false,
+            pids: pid.into_iter().collect(),
+            leader: pid,
+        });
+    }
+    out
+}

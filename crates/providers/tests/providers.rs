@@ -1,0 +1,141 @@
+//! Provider tests on fixture roots: each `test_data/NAME.fixture` (the test-support DSL) is
+//! scanned at the fixed test time and its Win32_LogonSession and Win32_ServerSession
+//! instances, in list format, must equal `NAME.out`. A missing `.out` is created;
+//! `UPDATE_EXPECT=1` rewrites them all.
+
+use jiff::tz::TimeZone;
+use linmgmt_cim::{ClassDef, Instance, SystemContext};
+use linmgmt_engine::Warning;
+use linmgmt_providers::{logon_instances, logon_sessions, server_instances, server_sessions};
+use linmgmt_render::{Format, RenderOptions, ResultSet, render};
+use linmgmt_schema::Repository;
+use linmgmt_sources::{ScanOptions, scan};
+use linmgmt_test_support::{Fixture, many_sessions, now};
+use std::path::Path;
+use std::sync::Arc;
+
+fn classes() -> (Arc<ClassDef>, Arc<ClassDef>) {
+    let repo = Repository::builtin().expect("schema");
+    let ns = repo.namespace("root/cimv2").expect("cimv2");
+    (
+        ns.class("Win32_LogonSession").expect("class").clone(),
+        ns.class("Win32_ServerSession").expect("class").clone(),
+    )
+}
+
+fn options() -> ScanOptions {
+    ScanOptions {
+        session_open_files: true,
+        ..ScanOptions::default()
+    }
+}
+
+fn list(instances: Vec<Instance>) -> String {
+    let set = ResultSet {
+        columns: vec![],
+        all_properties: true,
+        instances,
+    };
+    let opts = RenderOptions {
+        color: false,
+        width: None,
+        context: SystemContext {
+            server: "fixture".into(),
+        },
+    };
+    let mut out = Vec::new();
+    render(Format::List, &set, &opts, &mut out).expect("render");
+    String::from_utf8(out).expect("utf-8")
+}
+
+/// Scans a fixture and renders both classes plus the scan's warnings.
+fn run(fixture: &Fixture) -> String {
+    let built = fixture.build();
+    let snap = scan(built.root(), &options(), &built.runner(), now());
+    let (logon, server) = classes();
+    let mut warnings: Vec<Warning> = Vec::new();
+    let logons = logon_instances(
+        &logon_sessions(&snap.items),
+        &logon,
+        &TimeZone::UTC,
+        &mut warnings,
+    );
+    let servers = server_instances(&server_sessions(&snap.items), &server, &mut warnings);
+    assert!(
+        warnings.is_empty(),
+        "instances fit the schema: {warnings:?}"
+    );
+    let mut out = format!("== Win32_LogonSession\n{}", list(logons));
+    out.push_str(&format!("== Win32_ServerSession\n{}", list(servers)));
+    let mut scan_warnings: Vec<String> = linmgmt_providers::summarize(&snap.warnings)
+        .iter()
+        .map(|w| w.message.clone())
+        .collect();
+    scan_warnings.sort();
+    if !scan_warnings.is_empty() {
+        out.push_str(&format!("== warnings\n{}\n", scan_warnings.join("\n")));
+    }
+    out
+}
+
+#[test]
+fn fixture_goldens() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data");
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut count = 0;
+    for path in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "fixture"))
+    {
+        count += 1;
+        let text = std::fs::read_to_string(path).expect("read");
+        // Leading `#` lines describe the fixture; the DSL starts at the first `//-`.
+        let body: String = text
+            .lines()
+            .skip_while(|l| l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let got = run(&Fixture::parse(&body));
+        let expect_path = path.with_extension("out");
+        match std::fs::read_to_string(&expect_path) {
+            Ok(expected) if expected == got => {}
+            Ok(_) if !update => failures.push(format!("{}:\n{got}", path.display())),
+            _ => std::fs::write(&expect_path, &got).expect("write"),
+        }
+    }
+    assert!(count >= 6, "only {count} fixtures");
+    assert!(
+        failures.is_empty(),
+        "mismatches (UPDATE_EXPECT=1 to accept):\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn ten_thousand_sessions() {
+    let built = many_sessions(10_000).build();
+    let snap = scan(built.root(), &options(), &built.runner(), now());
+    let logons = logon_sessions(&snap.items);
+    assert_eq!(
+        logons.len(),
+        10_001,
+        "every audit session plus the System session"
+    );
+    assert!(
+        logons[1..]
+            .iter()
+            .all(|f| f.logon_type == linmgmt_providers::logon_type::REMOTE_INTERACTIVE)
+    );
+    let servers = server_sessions(&snap.items);
+    // Sessions come from peers keyed by (address, user); the generator reuses 500 users.
+    assert!(!servers.is_empty());
+    let total: u64 = servers.iter().filter_map(|s| s.resources_opened).sum();
+    assert!(total > 0);
+}

@@ -1,0 +1,36 @@
+//! Linux session facts, read from a [`Root`] and returned as plain data.
+//!
+//! This crate knows nothing of CIM: it answers "what does Linux say about sessions right now"
+//! (processes and their audit sessions, sshd connections, utmp, systemd-logind files, Samba,
+//! NFSv4 clients, accounts), and the providers layer turns that into instances.
+//!
+//! Layout:
+//! - [`parse`]: pure parsers and encoders over `&[u8]`/`&str`; they never touch the file system.
+//! - [`read`]: thin I/O over a [`Root`]; every collector returns [`Collected`] partial results,
+//!   because a pid vanishing mid-scan or an unreadable file is normal, not a failure.
+//! - [`command`]: running external tools (`smbstatus`) behind the [`command::CommandRunner`] trait.
+//! - [`snapshot`]: [`snapshot::scan`] gathers everything in one pass over `/proc`.
+//!
+//! **Architecture invariant:** nothing reads a literal `/proc` or `/run` path; every path is
+//! relative to a [`Root`], so every test runs on a fixture directory and the same code serves `/`.
+
+pub mod command;
+pub mod parse;
+pub mod read;
+mod root;
+pub mod snapshot;
+mod warning;
+
+pub use root::Root;
+pub use snapshot::{ScanOptions, SmbStatusMode, Snapshot, scan};
+pub use warning::{Collected, Warning, WarningKind};
+
+/// Kernel clock ticks per second (`USER_HZ`, `sysconf(_SC_CLK_TCK)`).
+///
+/// The kernel exports `/proc/<pid>/stat` times in `USER_HZ`, which is fixed at 100 on every
+/// architecture we target (x86_64, aarch64, s390x, ppc64le, riscv64) regardless of `CONFIG_HZ`.
+/// Using the constant keeps the crate free of `sysconf` FFI and makes fixtures host-independent.
+pub const CLOCK_TICKS_PER_SECOND: u64 = 100;
+
+/// The value `/proc/<pid>/loginuid` and `/proc/<pid>/sessionid` hold when unset (`(u32)-1`).
+pub const AUDIT_UNSET: u32 = u32::MAX;

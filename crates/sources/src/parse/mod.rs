@@ -1,0 +1,37 @@
+//! Pure parsers and encoders: bytes or text in, plain data out, no file system access.
+//!
+//! Keeping them pure makes them testable from literals, fuzzable, and reusable by the logind
+//! D-Bus path later (which fills the same structs from another transport).
+
+pub mod accounts;
+pub mod logind;
+pub mod net;
+pub mod nfs;
+pub mod proc;
+pub mod smb;
+pub mod sshd;
+pub mod utmp;
+
+/// A file's content did not have the expected shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: {detail}")]
+pub struct ParseError {
+    /// What was being parsed (`"/proc/<pid>/stat"`, `"utmp record"` …).
+    pub what: &'static str,
+    /// What was wrong.
+    pub detail: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(what: &'static str, detail: impl Into<String>) -> ParseError {
+        ParseError {
+            what,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Lossy UTF-8 without copying when the bytes are valid.
+pub(crate) fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

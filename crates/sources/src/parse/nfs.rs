@@ -1,0 +1,186 @@
+//! NFSv4 server clients: `/proc/fs/nfsd/clients/<N>/info` and `states` (kernel ≥ 5.3).
+//!
+//! `info` is YAML-like and its fields grew across kernels (`seconds from last renew: N` later
+//! became `time since last renew: h:mm:ss`; callback fields came in 5.14, slot counts in 6.x),
+//! so every field is optional and unknown keys are ignored.
+
+use std::net::{IpAddr, SocketAddr};
+
+/// The facts of one client's `info` file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NfsClientInfo {
+    /// `clientid: 0x…`.
+    pub clientid: Option<String>,
+    /// `address:` as printed, unquoted (`192.168.1.10:871`, `[fe80::1]:871`).
+    pub address: Option<String>,
+    /// The parsed peer address.
+    pub peer: Option<SocketAddr>,
+    /// `status:` confirmed, unconfirmed, courtesy, expirable.
+    pub status: Option<String>,
+    /// Seconds since the last lease renewal (from either spelling).
+    pub seconds_since_renew: Option<u64>,
+    /// `name:` the client owner string.
+    pub name: Option<String>,
+    /// `minor version:`.
+    pub minor_version: Option<u32>,
+    /// `Implementation domain:`.
+    pub implementation_domain: Option<String>,
+    /// `Implementation name:`.
+    pub implementation_name: Option<String>,
+    /// `Implementation time:` as printed.
+    pub implementation_time: Option<String>,
+    /// `callback state:` UP, UNKNOWN, DOWN, FAULT.
+    pub callback_state: Option<String>,
+    /// `callback address:`.
+    pub callback_address: Option<String>,
+}
+
+/// Parses an `info` file.
+pub fn parse_client_info(text: &str) -> NfsClientInfo {
+    let mut c = NfsClientInfo::default();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = unquote(value.trim());
+        let some = || (!value.is_empty()).then(|| value.clone());
+        match key.trim() {
+            "clientid" => c.clientid = some(),
+            "address" => {
+                c.peer = parse_address(&value);
+                c.address = some();
+            }
+            "status" => c.status = some(),
+            "seconds from last renew" => c.seconds_since_renew = value.parse().ok(),
+            "time since last renew" => c.seconds_since_renew = parse_hms(&value),
+            "name" => c.name = some(),
+            "minor version" => c.minor_version = value.parse().ok(),
+            "Implementation domain" => c.implementation_domain = some(),
+            "Implementation name" => c.implementation_name = some(),
+            "Implementation time" => c.implementation_time = some(),
+            "callback state" => c.callback_state = some(),
+            "callback address" => c.callback_address = some(),
+            _ => {}
+        }
+    }
+    c
+}
+
+/// Counts in a `states` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NfsStateCounts {
+    /// `type: open` lines: the client's open files (ResourcesOpened).
+    pub open: usize,
+    /// `type: lock`.
+    pub lock: usize,
+    /// `type: deleg`.
+    pub deleg: usize,
+    /// `type: layout`.
+    pub layout: usize,
+    /// All state lines.
+    pub total: usize,
+}
+
+/// Counts the stateids in a `states` file by type.
+///
+/// Lines look like `- 0x…: { type: open, access: rw, deny: --, superblock: "fd:10:13649", … }`.
+pub fn count_states(text: &str) -> NfsStateCounts {
+    let mut n = NfsStateCounts::default();
+    for line in text.lines() {
+        let Some(idx) = line.find("type:") else {
+            continue;
+        };
+        n.total += 1;
+        let ty = line[idx + 5..].trim_start();
+        let ty = ty
+            .split(|c: char| c == ',' || c == '}' || c.is_whitespace())
+            .next()
+            .unwrap_or("");
+        match ty {
+            "open" => n.open += 1,
+            "lock" => n.lock += 1,
+            "deleg" => n.deleg += 1,
+            "layout" => n.layout += 1,
+            _ => {}
+        }
+    }
+    n
+}
+
+fn unquote(v: &str) -> String {
+    v.strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v)
+        .to_string()
+}
+
+/// `ip:port`, `[ip6]:port`, or a bare `ip6` whose last colon group is the port.
+fn parse_address(v: &str) -> Option<SocketAddr> {
+    if let Ok(sa) = v.parse::<SocketAddr>() {
+        return Some(canonical(sa));
+    }
+    let (ip, port) = v.rsplit_once(':')?;
+    let ip: IpAddr = ip.parse().ok()?;
+    Some(canonical(SocketAddr::new(ip, port.parse().ok()?)))
+}
+
+fn canonical(sa: SocketAddr) -> SocketAddr {
+    SocketAddr::new(sa.ip().to_canonical(), sa.port())
+}
+
+/// `h:mm:ss` (hours may exceed 24) or a plain number of seconds.
+fn parse_hms(v: &str) -> Option<u64> {
+    let mut total = 0u64;
+    for part in v.split(':') {
+        total = total
+            .checked_mul(60)?
+            .checked_add(part.trim().parse().ok()?)?;
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_5_x_info() {
+        let c = parse_client_info(
+            "clientid: 0x6e6d3d5f6c5b3a01\naddress: \"192.168.1.10:871\"\nstatus: confirmed\nname: \"Linux NFSv4.2 client.example.com\"\nminor version: 2\nImplementation domain: \"kernel.org\"\nImplementation name: \"Linux 6.1.0 #1 SMP x86_64\"\nImplementation time: [0, 0]\nseconds from last renew: 12\n",
+        );
+        assert_eq!(c.peer, Some("192.168.1.10:871".parse().unwrap()));
+        assert_eq!(c.seconds_since_renew, Some(12));
+        assert_eq!(c.minor_version, Some(2));
+        assert_eq!(c.name.as_deref(), Some("Linux NFSv4.2 client.example.com"));
+        assert_eq!(c.implementation_time.as_deref(), Some("[0, 0]"));
+    }
+
+    #[test]
+    fn kernel_6_x_info_ipv6_and_hms() {
+        let c = parse_client_info(
+            "clientid: 0x1\naddress: \"[2001:db8::5]:833\"\nstatus: courtesy\ntime since last renew: 1:02:03\ncallback state: UP\ncallback address: [2001:db8::5]:0\nadmin-revoked states: 0\nsession slots: 64\n",
+        );
+        assert_eq!(c.peer, Some("[2001:db8::5]:833".parse().unwrap()));
+        assert_eq!(c.seconds_since_renew, Some(3723));
+        assert_eq!(c.callback_state.as_deref(), Some("UP"));
+        assert_eq!(c.minor_version, None);
+    }
+
+    #[test]
+    fn states() {
+        let n = count_states(
+            "- 0x00000001: { type: open, access: rw, deny: --, superblock: \"fd:10:13649\", filename: \"/srv/a\", owner: \"open id:x\" }\n- 0x2: { type: lock, superblock: \"fd:10:1\" }\n- 0x3: { type: open, access: r }\n- 0x4: { type: deleg, access: r }\n",
+        );
+        assert_eq!(
+            n,
+            NfsStateCounts {
+                open: 2,
+                lock: 1,
+                deleg: 1,
+                layout: 0,
+                total: 4
+            }
+        );
+        assert_eq!(count_states(""), NfsStateCounts::default());
+    }
+}

@@ -1,0 +1,659 @@
+//! [`scan`]: every session fact of a host in one pass, as a [`Snapshot`].
+//!
+//! Cost model: `/proc` is listed once and each pid's five small files are read once; fd
+//! directories are read only for sshd and smbd processes (whose sockets are joined to TCP
+//! rows) unless [`ScanOptions::open_files`] asks for all; TCP tables are read once per
+//! network namespace. `smbstatus` (about 30 ms) runs only when an smbd process exists,
+//! unless told otherwise.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::command::CommandRunner;
+use crate::parse::accounts::GroupEntry;
+use crate::parse::logind::LogindSession;
+use crate::parse::net::TcpEntry;
+use crate::parse::sshd::{SshdRole, classify_title};
+use crate::parse::utmp::{PidState, UtmpLayout, UtmpSessions, filter_live};
+use crate::read::proc::{
+    FdSummary, NetTables, Process, list_pids, read_boot_time, read_exe, read_fds, read_line_file,
+    read_process_core, read_process_details, read_uptime,
+};
+use crate::read::{
+    Account, NfsClient, SmbState, read_accounts, read_groups, read_logind_sessions,
+    read_nfs_clients, read_smbstatus, read_utmp, tty_atime,
+};
+use crate::{Collected, Root, Warning};
+
+/// When to run `smbstatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmbStatusMode {
+    /// Never (Samba sessions are not wanted).
+    Never,
+    /// Only when a process named `smbd` exists: saves ~30 ms and a failure on hosts without Samba.
+    IfSmbdRunning,
+    /// Always.
+    Always,
+}
+
+/// What [`scan`] reads and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanOptions {
+    /// Read every process's fd directory (for open-file counts per session). Costly: off by default.
+    pub open_files: bool,
+    /// The utmp record layout.
+    pub utmp_layout: UtmpLayout,
+    /// Candidate utmp paths, relative to the root; the first that exists is read.
+    pub utmp_paths: Vec<PathBuf>,
+    /// When to run `smbstatus`.
+    pub smbstatus: SmbStatusMode,
+    /// The `smbstatus` program (a bare name is looked up in `PATH`).
+    pub smbstatus_program: PathBuf,
+    /// How long `smbstatus` may run before it is killed.
+    pub smbstatus_timeout: Duration,
+    /// Slack when checking a utmp record's pid for reuse (btime has 1 s resolution).
+    pub reuse_tolerance: SignedDuration,
+    /// Read `cmdline`, `status` and `loginuid` of every process. Off by default: then they are
+    /// read only for audit session roots, sshd-family and smbd processes, which is all that
+    /// sessions need and saves three file reads per other process.
+    pub process_details: bool,
+    /// Read `/etc/passwd`, `/etc/shadow` and `/etc/group`.
+    pub accounts: bool,
+    /// Read the fd directories of every process in an audit session (for the open-file counts
+    /// of logon and SSH sessions) without reading those of daemons.
+    pub session_open_files: bool,
+    /// sshd logs to search for the authentication method of each connection (relative to the
+    /// root; absolute paths are taken under the root too). Only the last 1 MiB is read.
+    pub sshd_logs: Vec<PathBuf>,
+    /// Read the `exe` link of session leaders and sshd connection processes (one readlink
+    /// each; `read::proc::read_exe` reads one on demand).
+    pub exe_links: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> ScanOptions {
+        ScanOptions {
+            open_files: false,
+            utmp_layout: UtmpLayout::native(),
+            utmp_paths: vec!["run/utmp".into(), "var/run/utmp".into()],
+            smbstatus: SmbStatusMode::IfSmbdRunning,
+            smbstatus_program: "smbstatus".into(),
+            smbstatus_timeout: Duration::from_secs(5),
+            reuse_tolerance: SignedDuration::from_secs(2),
+            process_details: false,
+            accounts: true,
+            exe_links: false,
+            session_open_files: false,
+            sshd_logs: vec!["var/log/auth.log".into(), "var/log/secure".into()],
+        }
+    }
+}
+
+/// One kernel audit session: the processes sharing a `/proc/<pid>/sessionid`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditSession {
+    /// The audit session id (== logind `Audit`, and logind `Id` in decimal).
+    pub id: u32,
+    /// The login uid of the session root (or of the first member when there is no root).
+    pub loginuid: Option<u32>,
+    /// Every member pid, ascending.
+    pub pids: Vec<u32>,
+    /// Members whose parent is not in the session: the processes pam_loginuid ran in (sshd
+    /// `[priv]`, `login`, `cron`), or orphans reparented to init after their root exited.
+    pub roots: Vec<u32>,
+    /// The earliest-started root: the session leader.
+    pub leader: Option<u32>,
+    /// The leader's start time: the session start.
+    pub start_time: Option<Timestamp>,
+    /// Distinct controlling terminals of the members, sorted.
+    pub ttys: Vec<String>,
+    /// Summed fd counts of the members, when fds were read for all of them.
+    pub open_files: Option<FdSummary>,
+}
+
+/// One SSH connection: an sshd monitor (`USER [priv]`) or a user child without one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SshConnection {
+    /// The monitor's pid (`ut_pid`, logind Leader); the child's own pid when there is no monitor.
+    pub pid: u32,
+    /// The user child (`USER@pts/N`, `USER@notty`), when it exists yet.
+    pub child_pid: Option<u32>,
+    /// The program family from the title: `sshd`, `sshd-session`.
+    pub program: String,
+    /// The login user from the title.
+    pub user: String,
+    /// The user child's ttys (`pts/0`); empty for `notty` or before the child exists.
+    pub ttys: Vec<String>,
+    /// Whether the session has a pty.
+    pub has_pty: bool,
+    /// The audit session of the monitor (or child).
+    pub sessionid: Option<u32>,
+    /// The login uid.
+    pub loginuid: Option<u32>,
+    /// When the monitor started: the connection's start as far as `/proc` knows.
+    pub start_time: Option<Timestamp>,
+    /// The socket inode joined to the TCP table.
+    pub socket_inode: Option<u64>,
+    /// Local address of the connection.
+    pub local: Option<SocketAddr>,
+    /// Peer address of the connection; IPv4-mapped peers are IPv4.
+    pub peer: Option<SocketAddr>,
+    /// Time since data was last received (`tcpi_last_data_recv`), for idle time without a pty.
+    ///
+    /// Hook for sock_diag (`INET_DIAG_INFO`): not collected yet, always `None`.
+    pub last_receive: Option<Duration>,
+}
+
+/// Everything one scan found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The `now` the scan was given.
+    pub taken_at: Timestamp,
+    /// `/proc/sys/kernel/hostname`.
+    pub hostname: Option<String>,
+    /// `/proc/sys/kernel/random/boot_id`: with an audit session id, a cross-boot unique key.
+    pub boot_id: Option<String>,
+    /// `/proc/stat` btime.
+    pub boot_time: Option<Timestamp>,
+    /// `/proc/uptime`, seconds.
+    pub uptime_seconds: Option<f64>,
+    /// Every process read, ascending by pid.
+    pub processes: Vec<Process>,
+    /// Audit sessions, ascending by id. Processes without one form the "system" session.
+    pub audit_sessions: Vec<AuditSession>,
+    /// SSH connections, ascending by pid.
+    pub ssh: Vec<SshConnection>,
+    /// Successful sshd authentications found in its logs, oldest first.
+    pub ssh_auth: Vec<crate::parse::sshd::SshAuth>,
+    /// TCP rows owned by each process whose fds were read (sshd, smbd, or all with `open_files`).
+    pub tcp_by_pid: BTreeMap<u32, Vec<TcpEntry>>,
+    /// utmp: live records and dropped ones with reasons; `None` when no utmp file exists.
+    pub utmp: Option<UtmpSessions>,
+    /// logind session files; `None` when `/run/systemd/sessions` does not exist.
+    pub logind: Option<Vec<LogindSession>>,
+    /// Samba.
+    pub smb: SmbState,
+    /// NFSv4 clients; `None` when the kernel server is absent.
+    pub nfs: Option<Vec<NfsClient>>,
+    /// Local accounts.
+    pub accounts: Vec<Account>,
+    /// Local groups.
+    pub groups: Vec<GroupEntry>,
+    /// Access times of the terminals that sessions use (`pts/0` → atime), for idle time.
+    pub tty_atimes: BTreeMap<String, Timestamp>,
+}
+
+impl Snapshot {
+    /// The process with this pid.
+    pub fn process(&self, pid: u32) -> Option<&Process> {
+        self.processes
+            .binary_search_by_key(&pid, Process::pid)
+            .ok()
+            .map(|i| &self.processes[i])
+    }
+
+    /// The audit session with this id.
+    pub fn audit_session(&self, id: u32) -> Option<&AuditSession> {
+        self.audit_sessions
+            .binary_search_by_key(&id, |s| s.id)
+            .ok()
+            .map(|i| &self.audit_sessions[i])
+    }
+
+    /// The local account with this uid.
+    pub fn account_by_uid(&self, uid: u32) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.passwd.uid == uid)
+    }
+
+    /// The local account with this name.
+    pub fn account_by_name(&self, name: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.passwd.name == name)
+    }
+
+    /// How long a terminal has been idle at `taken_at`, from its atime.
+    pub fn tty_idle(&self, tty: &str) -> Option<SignedDuration> {
+        self.tty_atimes
+            .get(tty)
+            .map(|a| self.taken_at.duration_since(*a).max(SignedDuration::ZERO))
+    }
+}
+
+/// Scans `root` once and gathers every session source.
+///
+/// Never fails: whatever could not be read is a warning next to what could.
+pub fn scan(
+    root: &Root,
+    opts: &ScanOptions,
+    runner: &dyn CommandRunner,
+    now: Timestamp,
+) -> Collected<Snapshot> {
+    let mut w: Vec<Warning> = Vec::new();
+    let boot_time = read_boot_time(root).into_items(&mut w);
+    let hostname = read_line_file(root, "proc/sys/kernel/hostname").into_items(&mut w);
+    let boot_id = read_line_file(root, "proc/sys/kernel/random/boot_id").into_items(&mut w);
+    let uptime_seconds = read_uptime(root).into_items(&mut w);
+
+    let mut processes = read_processes(root, boot_time, opts.process_details, &mut w);
+
+    // Samba before fds: its pids decide which smbd fds to read.
+    let smbd_running = processes.iter().any(|p| p.stat.comm == "smbd");
+    let smb = match opts.smbstatus {
+        SmbStatusMode::Always => true,
+        SmbStatusMode::IfSmbdRunning => smbd_running,
+        SmbStatusMode::Never => false,
+    };
+    let smb = if smb {
+        read_smbstatus(runner, &opts.smbstatus_program, opts.smbstatus_timeout).into_items(&mut w)
+    } else {
+        SmbState::NotRun
+    };
+    let smb_pids: BTreeSet<u32> = smb
+        .status()
+        .map(|s| s.sessions.iter().filter_map(|x| x.pid).collect())
+        .unwrap_or_default();
+
+    // Roles of sshd-family processes, by title.
+    let roles: HashMap<u32, (SshdRole, String)> = processes
+        .iter()
+        .filter(|p| p.stat.comm.starts_with("sshd"))
+        .filter_map(|p| {
+            let title = p.title();
+            let program = title
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            classify_title(&title).map(|r| (p.pid(), (r, program)))
+        })
+        .collect();
+
+    // Fds: sshd monitors (or user children without one) and smbd children always, every
+    // process when asked. A monitor and its child hold the same socket, so the child's fds are
+    // read only when the monitor's gave no TCP row (for example EACCES on the monitor).
+    let mut net = NetTables::new();
+    let mut tcp_by_pid: BTreeMap<u32, Vec<TcpEntry>> = BTreeMap::new();
+    let ppid_of: HashMap<u32, u32> = processes.iter().map(|p| (p.pid(), p.ppid())).collect();
+    let is_monitor = |pid: &u32| matches!(roles.get(pid), Some((SshdRole::Monitor { .. }, _)));
+    let is_child = |pid: &u32| matches!(roles.get(pid), Some((SshdRole::UserChild { .. }, _)));
+    let monitored_child = |pid: &u32| is_child(pid) && ppid_of.get(pid).is_some_and(is_monitor);
+    let mut join = |p: &mut Process,
+                    w: &mut Vec<Warning>,
+                    tcp_by_pid: &mut BTreeMap<u32, Vec<TcpEntry>>,
+                    join: bool| {
+        let pid = p.pid();
+        if p.fds.is_none() {
+            match read_fds(root, pid) {
+                Ok(fds) => p.fds = Some(fds),
+                Err(warning) => w.push(warning),
+            }
+        }
+        if let Some(fds) = p.fds.as_ref().filter(|f| join && !f.sockets.is_empty()) {
+            let rows = net.rows_for(root, pid, &fds.sockets, w);
+            if !rows.is_empty() {
+                tcp_by_pid.insert(pid, rows);
+            }
+        }
+    };
+    for p in processes.iter_mut() {
+        let pid = p.pid();
+        let wanted = smb_pids.contains(&pid)
+            || is_monitor(&pid)
+            || (is_child(&pid) && !monitored_child(&pid));
+        let in_session = opts.session_open_files && p.sessionid.is_some();
+        if wanted || opts.open_files || in_session {
+            join(p, &mut w, &mut tcp_by_pid, wanted);
+        }
+    }
+    for p in processes.iter_mut() {
+        let pid = p.pid();
+        if monitored_child(&pid) && !tcp_by_pid.contains_key(&p.ppid()) {
+            join(p, &mut w, &mut tcp_by_pid, true);
+        }
+    }
+
+    let index: HashMap<u32, usize> = processes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.pid(), i))
+        .collect();
+    let ssh = ssh_connections(&processes, &index, &roles, &tcp_by_pid);
+    let audit_sessions = audit_sessions(
+        &processes,
+        &index,
+        opts.open_files || opts.session_open_files,
+    );
+
+    // exe links only where they tell something: session leaders and sshd connections.
+    let exe_pids: BTreeSet<u32> = audit_sessions
+        .iter()
+        .filter_map(|s| s.leader)
+        .chain(ssh.iter().map(|c| c.pid))
+        .collect();
+    for pid in exe_pids {
+        if let Some(&i) = index.get(&pid) {
+            processes[i].exe = read_exe(root, pid);
+        }
+    }
+
+    let utmp = read_utmp_sessions(root, opts, &processes, &index, &mut w);
+    let logind = read_logind_sessions(root).into_items(&mut w);
+    let ssh_auth = if ssh.is_empty() {
+        Vec::new()
+    } else {
+        crate::read::read_sshd_logs(root, &opts.sshd_logs).into_items(&mut w)
+    };
+    let nfs = read_nfs_clients(root).into_items(&mut w);
+    let (accounts, groups) = if opts.accounts {
+        (
+            read_accounts(root).into_items(&mut w),
+            read_groups(root).into_items(&mut w),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+
+    let mut ttys: BTreeSet<String> = BTreeSet::new();
+    ttys.extend(audit_sessions.iter().flat_map(|s| s.ttys.iter().cloned()));
+    ttys.extend(ssh.iter().flat_map(|c| c.ttys.iter().cloned()));
+    if let Some(u) = &utmp {
+        ttys.extend(u.live.iter().map(|r| r.line.to_string_lossy().into_owned()));
+    }
+    if let Some(l) = &logind {
+        ttys.extend(l.iter().filter_map(|s| s.tty.clone()));
+    }
+    let tty_atimes = ttys
+        .into_iter()
+        .filter_map(|t| tty_atime(root, &t).ok().map(|a| (t, a)))
+        .collect();
+
+    Collected {
+        items: Snapshot {
+            taken_at: now,
+            hostname,
+            boot_id,
+            boot_time,
+            uptime_seconds,
+            processes,
+            audit_sessions,
+            ssh,
+            ssh_auth,
+            tcp_by_pid,
+            utmp,
+            logind,
+            smb,
+            nfs,
+            accounts,
+            groups,
+            tty_atimes,
+        },
+        warnings: w,
+    }
+}
+
+/// Lists `/proc` and reads every pid (core files), then the details of the processes that
+/// matter; vanished pids become warnings.
+///
+/// Large hosts are read on up to 4 threads, each taking a contiguous pid range, so the result
+/// and the warning order stay deterministic. The work is syscall-bound, so threads help;
+/// small hosts stay on one thread (spawning costs more than it saves).
+fn read_processes(
+    root: &Root,
+    boot_time: Option<Timestamp>,
+    all_details: bool,
+    w: &mut Vec<Warning>,
+) -> Vec<Process> {
+    let pids = match list_pids(root) {
+        Ok(p) => p,
+        Err(e) => {
+            w.push(Warning::io("proc", &e));
+            return Vec::new();
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
+    let parallel = threads > 1 && pids.len() >= PARALLEL_THRESHOLD;
+    let core = |pids: &[u32]| {
+        let mut buf = Vec::with_capacity(4096);
+        let mut out = Vec::with_capacity(pids.len());
+        let mut warnings = Vec::new();
+        for &pid in pids {
+            match read_process_core(root, pid, boot_time, &mut buf, &mut warnings) {
+                Ok(p) => out.push(p),
+                Err(warning) => warnings.push(warning),
+            }
+        }
+        (out, warnings)
+    };
+    let mut processes = Vec::with_capacity(pids.len());
+    for (procs, warnings) in in_chunks(&pids, parallel.then_some(threads), core) {
+        processes.extend(procs);
+        w.extend(warnings);
+    }
+
+    // Details where sessions need them: roots (parent in another audit session), sshd and smbd.
+    let ses_of: HashMap<u32, Option<u32>> =
+        processes.iter().map(|p| (p.pid(), p.sessionid)).collect();
+    let wants = |p: &Process| {
+        all_details
+            || p.stat.comm.starts_with("sshd")
+            || p.stat.comm == "smbd"
+            || (p.sessionid.is_some() && ses_of.get(&p.ppid()).copied().flatten() != p.sessionid)
+    };
+    let details = |procs: &mut [Process]| {
+        let mut buf = Vec::with_capacity(4096);
+        let mut warnings = Vec::new();
+        for p in procs.iter_mut().filter(|p| wants(p)) {
+            read_process_details(root, p, &mut buf, &mut warnings);
+        }
+        warnings
+    };
+    if parallel {
+        let chunk = processes.len().div_ceil(threads).max(1);
+        let parts: Vec<Vec<Warning>> = std::thread::scope(|s| {
+            let handles: Vec<_> = processes
+                .chunks_mut(chunk)
+                .map(|c| s.spawn(|| details(c)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        w.extend(parts.into_iter().flatten());
+    } else {
+        w.extend(details(&mut processes));
+    }
+    processes
+}
+
+/// Runs `f` over contiguous chunks of `items`, on `threads` scoped threads when given, and
+/// returns the results in chunk order (so output and warnings stay deterministic).
+fn in_chunks<T: Sync, R: Send>(
+    items: &[T],
+    threads: Option<usize>,
+    f: impl Fn(&[T]) -> R + Sync,
+) -> Vec<R> {
+    match threads {
+        None => vec![f(items)],
+        Some(n) => {
+            let chunk = items.len().div_ceil(n).max(1);
+            std::thread::scope(|s| {
+                let f = &f;
+                let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(move || f(c))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        }
+    }
+}
+
+/// Below this many pids one thread is faster than several.
+const PARALLEL_THRESHOLD: usize = 1024;
+
+fn ssh_connections(
+    processes: &[Process],
+    index: &HashMap<u32, usize>,
+    roles: &HashMap<u32, (SshdRole, String)>,
+    tcp_by_pid: &BTreeMap<u32, Vec<TcpEntry>>,
+) -> Vec<SshConnection> {
+    // Children by parent, for monitor → user child.
+    let mut child_of: HashMap<u32, u32> = HashMap::new();
+    for (pid, (role, _)) in roles {
+        if matches!(role, SshdRole::UserChild { .. }) {
+            let ppid = processes[index[pid]].ppid();
+            child_of
+                .entry(ppid)
+                .and_modify(|c| *c = (*c).min(*pid))
+                .or_insert(*pid);
+        }
+    }
+    let mut out = Vec::new();
+    for (&pid, (role, program)) in roles {
+        let p = &processes[index[&pid]];
+        let child_pid = match role {
+            SshdRole::Monitor { .. } => child_of.get(&pid).copied(),
+            // A user child under a monitor is reported with the monitor.
+            SshdRole::UserChild { .. }
+                if matches!(roles.get(&p.ppid()), Some((SshdRole::Monitor { .. }, _))) =>
+            {
+                continue;
+            }
+            SshdRole::UserChild { .. } => Some(pid),
+            _ => continue,
+        };
+        let user = match role {
+            SshdRole::Monitor { user } | SshdRole::UserChild { user, .. } => user.clone(),
+            _ => unreachable!("filtered above"),
+        };
+        let child = child_pid
+            .and_then(|c| index.get(&c))
+            .map(|&i| &processes[i]);
+        let mut ttys = match child_pid.and_then(|c| roles.get(&c)) {
+            Some((SshdRole::UserChild { ttys, .. }, _)) => ttys.clone(),
+            _ => Vec::new(),
+        };
+        if ttys.is_empty() {
+            ttys.extend(
+                child
+                    .and_then(|c| c.tty())
+                    .filter(|t| t.starts_with("pts/")),
+            );
+        }
+        // The monitor and the child hold the same socket; prefer an established TCP row.
+        let rows = tcp_by_pid
+            .get(&pid)
+            .or_else(|| child_pid.and_then(|c| tcp_by_pid.get(&c)));
+        let row = rows.and_then(|r| {
+            r.iter()
+                .find(|e| e.state == crate::parse::net::TcpState::Established)
+                .or_else(|| r.first())
+        });
+        out.push(SshConnection {
+            pid,
+            child_pid: child_pid.filter(|&c| c != pid),
+            program: program.clone(),
+            user,
+            has_pty: !ttys.is_empty(),
+            ttys,
+            sessionid: p.sessionid.or_else(|| child.and_then(|c| c.sessionid)),
+            loginuid: p.loginuid.or_else(|| child.and_then(|c| c.loginuid)),
+            start_time: p.start_time,
+            socket_inode: row.map(|r| r.inode),
+            local: row.map(|r| r.local),
+            peer: row.map(|r| r.remote),
+            last_receive: None,
+        });
+    }
+    out.sort_by_key(|c| c.pid);
+    out
+}
+
+fn audit_sessions(
+    processes: &[Process],
+    index: &HashMap<u32, usize>,
+    open_files: bool,
+) -> Vec<AuditSession> {
+    let mut by_id: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, p) in processes.iter().enumerate() {
+        if let Some(id) = p.sessionid {
+            by_id.entry(id).or_default().push(i);
+        }
+    }
+    by_id
+        .into_iter()
+        .map(|(id, members)| {
+            let roots: Vec<u32> = members
+                .iter()
+                .map(|&i| &processes[i])
+                .filter(|p| {
+                    index
+                        .get(&p.ppid())
+                        .is_none_or(|&pi| processes[pi].sessionid != Some(id))
+                })
+                .map(Process::pid)
+                .collect();
+            let leader = roots
+                .iter()
+                .map(|pid| &processes[index[pid]])
+                .min_by_key(|p| (p.stat.starttime, p.pid()))
+                .map(Process::pid);
+            let leader_proc = leader.map(|l| &processes[index[&l]]);
+            let ttys: BTreeSet<String> =
+                members.iter().filter_map(|&i| processes[i].tty()).collect();
+            let open_files = open_files.then(|| {
+                let mut sum = FdSummary::default();
+                for &i in &members {
+                    if let Some(f) = &processes[i].fds {
+                        sum.add(f);
+                    }
+                }
+                sum
+            });
+            AuditSession {
+                id,
+                loginuid: leader_proc
+                    .or_else(|| members.first().map(|&i| &processes[i]))
+                    .and_then(|p| p.loginuid),
+                pids: members.iter().map(|&i| processes[i].pid()).collect(),
+                roots,
+                leader,
+                start_time: leader_proc.and_then(|p| p.start_time),
+                ttys: ttys.into_iter().collect(),
+                open_files,
+            }
+        })
+        .collect()
+}
+
+fn read_utmp_sessions(
+    root: &Root,
+    opts: &ScanOptions,
+    processes: &[Process],
+    index: &HashMap<u32, usize>,
+    w: &mut Vec<Warning>,
+) -> Option<UtmpSessions> {
+    for rel in &opts.utmp_paths {
+        if !root.exists(rel) {
+            continue;
+        }
+        let records = read_utmp(root, rel, opts.utmp_layout).into_items(w)?;
+        let sessions = filter_live(records, opts.reuse_tolerance, |pid| match index.get(&pid) {
+            Some(&i) => PidState::Alive(processes[i].start_time),
+            // Not in our listing: it may have started after the listing, so ask once more.
+            None if root.exists(format!("proc/{pid}/stat")) => PidState::Alive(None),
+            None => PidState::Dead,
+        });
+        return Some(sessions);
+    }
+    None
+}
