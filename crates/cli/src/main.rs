@@ -139,6 +139,8 @@ fn time_zone(root: &Path) -> TimeZone {
 fn host_provider(cli: &Cli, root: &Path, tz: &TimeZone) -> HostProvider {
     let mut options = ScanOptions {
         smbstatus_program: cli.smbstatus.clone(),
+        // The overview shows each session's command line, as `w` does.
+        process_details: cli.command.is_none(),
         ..ScanOptions::default()
     };
     if !cli.sshd_logs.is_empty() {

@@ -5,7 +5,9 @@ use jiff::Timestamp;
 use linmgmt_sources::Snapshot;
 use linmgmt_sources::parse::logind::LogindSession;
 use linmgmt_sources::parse::utmp::UtmpRecord;
-use std::collections::BTreeSet;
+use linmgmt_sources::snapshot::SshConnection;
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
 
 /// WMI's `LogonType` values that Linux sessions map to.
 pub mod logon_type {
@@ -133,36 +135,66 @@ fn text(t: &linmgmt_sources::parse::utmp::UtmpText) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
-fn logind_for(
-    snap: &Snapshot,
-    audit: u32,
-    leader: Option<u32>,
-) -> Option<&LogindSession> {
-    snap.logind.as_ref()?.iter().find(|l| {
-        l.audit == Some(audit)
-            || l.id == audit.to_string()
-            || (leader.is_some() && l.leader == leader)
-    })
+/// The joins between sources, indexed once per snapshot so that each session costs a few
+/// hash look-ups (10,000 sessions must not mean 10,000 × 10,000 comparisons).
+struct Joins<'a> {
+    logind_by_audit: HashMap<u32, &'a LogindSession>,
+    logind_by_leader: HashMap<u32, &'a LogindSession>,
+    utmp_by_pid: HashMap<u32, &'a UtmpRecord>,
+    ssh_by_session: HashMap<u32, &'a SshConnection>,
+    /// The latest `Accepted` line per client address and port.
+    method_by_peer: HashMap<SocketAddr, &'a str>,
 }
 
-fn utmp_for<'a>(snap: &'a Snapshot, pids: &[u32]) -> Option<&'a UtmpRecord> {
-    let live = &snap.utmp.as_ref()?.live;
-    live.iter()
-        .find(|r| u32::try_from(r.pid).is_ok_and(|pid| pids.binary_search(&pid).is_ok()))
-}
+impl<'a> Joins<'a> {
+    fn new(snap: &'a Snapshot) -> Self {
+        let logind = snap.logind.iter().flatten();
+        Joins {
+            logind_by_audit: logind
+                .clone()
+                .filter_map(|l| l.audit.or_else(|| l.id.parse().ok()).map(|a| (a, l)))
+                .collect(),
+            logind_by_leader: logind.filter_map(|l| l.leader.map(|p| (p, l))).collect(),
+            utmp_by_pid: snap
+                .utmp
+                .iter()
+                .flat_map(|u| &u.live)
+                .filter_map(|r| u32::try_from(r.pid).ok().map(|pid| (pid, r)))
+                .collect(),
+            ssh_by_session: snap
+                .ssh
+                .iter()
+                .filter_map(|c| c.sessionid.map(|id| (id, c)))
+                .collect(),
+            method_by_peer: snap
+                .ssh_auth
+                .iter()
+                .map(|a| (a.peer, a.method.as_str()))
+                .collect(),
+        }
+    }
 
-/// The sshd method (`publickey`) logged for a connection from `peer`, if known.
-fn auth_method(snap: &Snapshot, peer: Option<std::net::SocketAddr>) -> Option<&str> {
-    let peer = peer?;
-    snap.ssh_auth
-        .iter()
-        .rev()
-        .find(|a| a.peer == peer)
-        .map(|a| a.method.as_str())
+    fn logind(&self, audit: u32, leader: Option<u32>) -> Option<&'a LogindSession> {
+        self.logind_by_audit
+            .get(&audit)
+            .or_else(|| leader.and_then(|pid| self.logind_by_leader.get(&pid)))
+            .copied()
+    }
+
+    /// The live utmp record of one of `pids` (the session's monitor, usually).
+    fn utmp(&self, pids: &[u32]) -> Option<&'a UtmpRecord> {
+        pids.iter()
+            .find_map(|pid| self.utmp_by_pid.get(pid).copied())
+    }
+
+    fn method(&self, peer: Option<SocketAddr>) -> Option<&'a str> {
+        self.method_by_peer.get(&peer?).copied()
+    }
 }
 
 /// Every logon session of the snapshot, System session first, then by id.
 pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
+    let joins = Joins::new(snap);
     let mut out = Vec::new();
     let mut claimed_utmp: BTreeSet<i32> = BTreeSet::new();
     let mut claimed_logind: BTreeSet<&str> = BTreeSet::new();
@@ -191,9 +223,9 @@ pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
 
     for audit in &snap.audit_sessions {
         let leader = audit.leader.and_then(|pid| snap.process(pid));
-        let logind = logind_for(snap, audit.id, audit.leader);
-        let utmp = utmp_for(snap, &audit.pids);
-        let ssh = snap.ssh.iter().find(|c| c.sessionid == Some(audit.id));
+        let logind = joins.logind(audit.id, audit.leader);
+        let utmp = joins.utmp(&audit.pids);
+        let ssh = joins.ssh_by_session.get(&audit.id).copied();
         let mut sources: BTreeSet<&'static str> = ["audit"].into_iter().collect();
         if let Some(l) = logind {
             sources.insert("logind");
@@ -245,7 +277,7 @@ pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
             has_tty,
             remote,
         );
-        let authentication_package = match (service, ssh.and_then(|c| auth_method(snap, c.peer))) {
+        let authentication_package = match (service, ssh.and_then(|c| joins.method(c.peer))) {
             (Some(s), Some(m)) if s == "sshd" => Some(format!("{s}/{m}")),
             (s, _) => s,
         };
@@ -279,7 +311,7 @@ pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
         let has_tty = l.tty.as_deref().is_some_and(|t| !t.is_empty()) || l.seat.is_some();
         let remote =
             l.remote.unwrap_or(false) || l.remote_host.as_deref().is_some_and(|h| !h.is_empty());
-        let utmp = l.leader.and_then(|pid| utmp_for(snap, &[pid]));
+        let utmp = l.leader.and_then(|pid| joins.utmp(&[pid]));
         if let Some(u) = utmp {
             claimed_utmp.insert(u.pid);
         }

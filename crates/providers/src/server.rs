@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 use linmgmt_sources::Snapshot;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
 /// WMI's `SessionType` values.
@@ -189,12 +189,17 @@ pub fn server_sessions(snap: &Snapshot) -> Vec<ServerFacts> {
         });
     }
 
+    // Keys compare without case, as WMI compares them.
     let mut merged: Vec<ServerFacts> = Vec::new();
+    let mut by_key: HashMap<(String, String), usize> = HashMap::new();
     for c in connections {
-        let key = |f: &ServerFacts| (f.computer_name.to_lowercase(), f.user_name.to_lowercase());
-        match merged.iter_mut().find(|m| key(m) == key(&c)) {
-            Some(m) => merge(m, c),
-            None => merged.push(c),
+        let key = (c.computer_name.to_lowercase(), c.user_name.to_lowercase());
+        match by_key.get(&key) {
+            Some(&i) => merge(&mut merged[i], c),
+            None => {
+                by_key.insert(key, merged.len());
+                merged.push(c);
+            }
         }
     }
     merged.sort_by_key(|f| (f.computer_name.to_lowercase(), f.user_name.to_lowercase()));

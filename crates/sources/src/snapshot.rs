@@ -222,6 +222,29 @@ impl Snapshot {
     }
 }
 
+/// `btime` is rounded down to the second, which puts every process start up to a second
+/// early. `now - uptime` is exact to 10 ms when `now` is the host's current time; it is used
+/// when it agrees with btime (it does not for a fixture whose uptime is arbitrary).
+fn precise_boot_time(
+    btime: Option<Timestamp>,
+    uptime: Option<f64>,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    let (btime, uptime) = match (btime, uptime) {
+        (Some(b), Some(u)) if u.is_finite() && u >= 0.0 => (b, u),
+        (b, _) => return b,
+    };
+    let precise = now
+        .checked_sub(SignedDuration::from_secs_f64(uptime))
+        .ok()?;
+    let diff = precise.duration_since(btime);
+    if diff >= SignedDuration::ZERO && diff < SignedDuration::from_secs(1) {
+        Some(precise)
+    } else {
+        Some(btime)
+    }
+}
+
 /// Scans `root` once and gathers every session source.
 ///
 /// Never fails: whatever could not be read is a warning next to what could.
@@ -236,6 +259,7 @@ pub fn scan(
     let hostname = read_line_file(root, "proc/sys/kernel/hostname").into_items(&mut w);
     let boot_id = read_line_file(root, "proc/sys/kernel/random/boot_id").into_items(&mut w);
     let uptime_seconds = read_uptime(root).into_items(&mut w);
+    let boot_time = precise_boot_time(boot_time, uptime_seconds, now);
 
     let mut processes = read_processes(root, boot_time, opts.process_details, &mut w);
 
@@ -259,7 +283,7 @@ pub fn scan(
     // Roles of sshd-family processes, by title.
     let roles: HashMap<u32, (SshdRole, String)> = processes
         .iter()
-        .filter(|p| p.stat.comm.starts_with("sshd"))
+        .filter(|p| p.stat.comm.starts_with("sshd") && p.stat.state != 'Z')
         .filter_map(|p| {
             let title = p.title();
             let program = title
@@ -585,7 +609,9 @@ fn audit_sessions(
 ) -> Vec<AuditSession> {
     let mut by_id: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for (i, p) in processes.iter().enumerate() {
-        if let Some(id) = p.sessionid {
+        // A zombie keeps its sessionid until reaped, which can take a while when PID 1 is
+        // slow; it runs nothing, so it keeps no session alive.
+        if let Some(id) = p.sessionid.filter(|_| p.stat.state != 'Z') {
             by_id.entry(id).or_default().push(i);
         }
     }

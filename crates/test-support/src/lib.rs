@@ -649,6 +649,12 @@ impl FixtureRoot {
         FixtureRunner::new(self.root.clone())
     }
 
+    /// Keeps the directory after this value is dropped and returns its path (benchmarks
+    /// materialise a fixture once and run the binary on it).
+    pub fn keep(self) -> PathBuf {
+        self._tmp.keep()
+    }
+
     /// Creates `dev/<tty>` with the given access time (for idle-time tests).
     pub fn touch_tty(&self, tty: &str, atime: Timestamp) {
         let path = self.root.path(format!("dev/{tty}"));
