@@ -261,20 +261,28 @@ pub fn scan(
     let uptime_seconds = read_uptime(root).into_items(&mut w);
     let boot_time = precise_boot_time(boot_time, uptime_seconds, now);
 
-    let mut processes = read_processes(root, boot_time, opts.process_details, &mut w);
+    // smbstatus takes ~30 ms, mostly loading Samba's configuration and libraries: run it
+    // while /proc is read, and drop its answer if no smbd turns out to be running.
+    let (mut processes, smb) = std::thread::scope(|scope| {
+        let smb_job = (opts.smbstatus != SmbStatusMode::Never).then(|| {
+            scope.spawn(|| read_smbstatus(runner, &opts.smbstatus_program, opts.smbstatus_timeout))
+        });
+        let processes = read_processes(root, boot_time, opts.process_details, &mut w);
+        let smbd_running = processes.iter().any(|p| p.stat.comm == "smbd");
+        let wanted = match opts.smbstatus {
+            SmbStatusMode::Always => true,
+            SmbStatusMode::IfSmbdRunning => smbd_running,
+            SmbStatusMode::Never => false,
+        };
+        let answer = smb_job.map(|job| job.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        let smb = match answer {
+            Some(answer) if wanted => answer.into_items(&mut w),
+            _ => SmbState::NotRun,
+        };
+        (processes, smb)
+    });
 
     // Samba before fds: its pids decide which smbd fds to read.
-    let smbd_running = processes.iter().any(|p| p.stat.comm == "smbd");
-    let smb = match opts.smbstatus {
-        SmbStatusMode::Always => true,
-        SmbStatusMode::IfSmbdRunning => smbd_running,
-        SmbStatusMode::Never => false,
-    };
-    let smb = if smb {
-        read_smbstatus(runner, &opts.smbstatus_program, opts.smbstatus_timeout).into_items(&mut w)
-    } else {
-        SmbState::NotRun
-    };
     let smb_pids: BTreeSet<u32> = smb
         .status()
         .map(|s| s.sessions.iter().filter_map(|x| x.pid).collect())
@@ -330,7 +338,7 @@ pub fn scan(
         let wanted = smb_pids.contains(&pid)
             || is_monitor(&pid)
             || (is_child(&pid) && !monitored_child(&pid));
-        let in_session = opts.session_open_files && p.sessionid.is_some();
+        let in_session = opts.session_open_files && p.sessionid.is_some() && p.stat.state != 'Z';
         if wanted || opts.open_files || in_session {
             join(p, &mut w, &mut tcp_by_pid, wanted);
         }
