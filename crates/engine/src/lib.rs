@@ -8,10 +8,12 @@
 //! of its subclasses from the providers, *filter* them with the compiled WHERE clause, and
 //! *project* the select list.
 
+mod assoc;
 mod error;
 mod memory;
 mod provider;
 
+pub use assoc::AssocOutput;
 pub use error::EngineError;
 pub use memory::MemoryProvider;
 pub use provider::{Provider, Warning};
@@ -133,26 +135,8 @@ impl Engine {
         match statement {
             Statement::Select(q) if q.is_meta_class() => self.schema_query(namespace, &q),
             Statement::Select(q) => self.data_query(namespace, &q),
-            Statement::Associators(q) | Statement::References(q) => {
-                let ns = self.namespace(namespace)?;
-                let named = [
-                    Some((&q.path.node.class, q.path.span)),
-                    q.assoc_class.as_ref().map(|c| (&c.name, c.span)),
-                    q.result_class.as_ref().map(|c| (&c.name, c.span)),
-                ];
-                for (class, span) in named.into_iter().flatten() {
-                    if ns.class(class.as_str()).is_none() {
-                        let message = format!("no class {class} in {}", ns.name());
-                        return Err(
-                            EngineError::new(WbemStatus::InvalidClass, message).with_span(span)
-                        );
-                    }
-                }
-                Err(EngineError::new(
-                    WbemStatus::NotSupported,
-                    "ASSOCIATORS OF and REFERENCES OF parse and validate, but no association provider exists yet",
-                ))
-            }
+            Statement::Associators(q) => Ok(assoc_output(self.associators(namespace, &q)?)),
+            Statement::References(q) => Ok(assoc_output(self.references(namespace, &q)?)),
             Statement::Event(q) => {
                 let ns = self.namespace(namespace)?;
                 let class = ns.class(q.from.name.as_str()).ok_or_else(|| {
@@ -254,11 +238,17 @@ impl Engine {
     /// The instance at `path`, or `WBEM_E_NOT_FOUND`.
     pub fn get(&self, namespace: &str, path: &str) -> Result<Answer<Instance>, EngineError> {
         let path: ObjectPath = path.parse().map_err(EngineError::from_path)?;
-        let namespace = path
-            .namespace
-            .clone()
-            .unwrap_or_else(|| namespace.to_owned());
-        let class = self.class(&namespace, path.class.as_str())?.clone();
+        self.get_path(namespace, &path)
+    }
+
+    /// The instance at a parsed path (its namespace, if any, wins over `namespace`).
+    pub fn get_path(
+        &self,
+        namespace: &str,
+        path: &ObjectPath,
+    ) -> Result<Answer<Instance>, EngineError> {
+        let namespace = path.namespace.as_deref().unwrap_or(namespace);
+        let class = self.class(namespace, path.class.as_str())?.clone();
         if path.is_class_path() {
             return Err(EngineError::new(
                 WbemStatus::InvalidObjectPath,
@@ -268,15 +258,16 @@ impl Engine {
                 ),
             ));
         }
-        let path = complete_single_key(path, &class)?;
+        let path = complete_single_key(path.clone(), &class)?;
+        let wanted = assoc::key_string(&path);
         let Answer {
             value: all,
             warnings,
-        } = self.instances(&namespace, class.name.as_str(), true)?;
-        let found = all.into_iter().find(|i| {
-            i.path()
-                .is_some_and(|p| p.same_object(&path) || subclass_match(&p, &path))
-        });
+        } = self.instances(namespace, class.name.as_str(), true)?;
+        // A path naming a base class finds the subclass instance with the same keys, as in WMI.
+        let found = all
+            .into_iter()
+            .find(|i| i.path().is_some_and(|p| assoc::key_string(&p) == wanted));
         match found {
             Some(value) => Ok(Answer { value, warnings }),
             None => Err(EngineError::new(
@@ -284,6 +275,33 @@ impl Engine {
                 format!("no instance {path}"),
             )),
         }
+    }
+}
+
+/// Association results as query output: instances of possibly several classes, shown
+/// with the union of their properties.
+fn assoc_output(answer: Answer<AssocOutput>) -> Answer<QueryOutput> {
+    let value = match answer.value {
+        AssocOutput::Classes(classes) => QueryOutput::Classes(classes),
+        AssocOutput::Instances(instances) => {
+            let mut columns: Vec<Name> = Vec::new();
+            for inst in &instances {
+                for p in &inst.class().properties {
+                    if !columns.contains(&p.name) {
+                        columns.push(p.name.clone());
+                    }
+                }
+            }
+            QueryOutput::Instances(ResultSet {
+                columns,
+                all_properties: true,
+                instances,
+            })
+        }
+    };
+    Answer {
+        value,
+        warnings: answer.warnings,
     }
 }
 
@@ -297,13 +315,11 @@ fn project(inst: &Instance, selected: &[usize]) -> Instance {
     out
 }
 
-/// WMI finds a subclass instance by a path naming its base class with the same keys.
-fn subclass_match(found: &ObjectPath, wanted: &ObjectPath) -> bool {
-    found.keys == wanted.keys && found.singleton == wanted.singleton
-}
-
 /// Names the key in the short form `Class="v"`, which is valid for single-key classes only.
-fn complete_single_key(mut path: ObjectPath, class: &ClassDef) -> Result<ObjectPath, EngineError> {
+pub(crate) fn complete_single_key(
+    mut path: ObjectPath,
+    class: &ClassDef,
+) -> Result<ObjectPath, EngineError> {
     let keys: Vec<&Name> = class.keys().map(|k| &k.name).collect();
     if let [only] = path.keys.as_mut_slice()
         && only.name.is_none()
