@@ -559,6 +559,14 @@ class Live:
         def find_server(computer, user):
             return [i for i in servers if i.get("ComputerName") == computer and i.get("UserName") == user]
 
+        def check_idle(label, inst, why):
+            idle, active = inst.get("IdleTime"), inst.get("ActiveTime")
+            rep.check(
+                isinstance(idle, int) and isinstance(active, int) and 0 <= idle <= active + 1,
+                "%s: IdleTime is set, >= 0 and <= ActiveTime+1 (%s)" % (label, why),
+                "IdleTime %r ActiveTime %r" % (idle, active),
+            )
+
         mine = sorted(
             "%s@%s" % (i.get("UserName"), i.get("ComputerName"))
             for i in servers
@@ -573,6 +581,8 @@ class Live:
             )
             inst = found[0] if found else {}
             rep.check(inst.get("SessionType") == 2, "%s: SessionType 2 (ssh)" % s.label, inst.get("SessionType"))
+            if s.kind in ("notty", "sftp"):
+                check_idle(s.label, inst, "TCP last receive via sock_diag, no pty")
             self.debug(
                 "%s: ClientType %r TransportName %r ResourcesOpened %r ActiveTime %r IdleTime %r"
                 % (s.label, inst.get("ClientType"), inst.get("TransportName"), inst.get("ResourcesOpened"),
@@ -589,6 +599,7 @@ class Live:
             inst = found[0] if found else {}
             if s.guest:
                 rep.check(inst.get("SessionType") == 0, "%s: SessionType 0 (guest)" % s.label, inst.get("SessionType"))
+                check_idle(s.label, inst, "TCP last receive of the smbd child's connection")
             else:
                 degree = (s.session.get("encryption") or {}).get("degree")
                 want = 1 if degree == "none" else 2
@@ -609,6 +620,7 @@ class Live:
                     "%s: ResourcesOpened counts the open file (smbstatus: %d open)" % (s.label, s.opens),
                     ro,
                 )
+                check_idle(s.label, inst, "TCP last receive of the smbd child's connection")
             self.debug(
                 "%s: ClientType %r TransportName %r ResourcesOpened %r ActiveTime %r IdleTime %r"
                 % (s.label, inst.get("ClientType"), inst.get("TransportName"), inst.get("ResourcesOpened"),
@@ -622,6 +634,67 @@ class Live:
             "linmgmt (overview) exits 0 and mentions %s" % ", ".join(USERS),
             "exit %d, missing %s; stderr %r" % (rc, missing, err.strip()[-200:]),
         )
+
+    def check_associations(self, rep, lm):
+        """Issue 5: the sessions' accounts, processes and tree connects, both directions."""
+
+        def assoc(wql):
+            got, why = lm.query(wql)
+            return (got or []), why
+
+        domain = None
+        for s in self.ssh_sessions:
+            sid = str(s.sessionid)
+            src = 'Win32_LogonSession.LogonId="%s"' % sid
+            users, why = assoc("ASSOCIATORS OF {%s} WHERE AssocClass=Win32_LoggedOnUser" % src)
+            rep.check(
+                len(users) == 1 and users[0].get("Name") == s.user and users[0].get("__CLASS") == "Win32_UserAccount",
+                "%s: ASSOCIATORS OF its logon session through Win32_LoggedOnUser is the account %s" % (s.label, s.user),
+                why or [(u.get("__CLASS"), u.get("Name")) for u in users],
+            )
+            if users:
+                domain = users[0].get("Domain")
+            procs, why = assoc("ASSOCIATORS OF {%s} WHERE ResultClass=Win32_Process" % src)
+            got = {int(p.get("ProcessId", -1)) for p in procs}
+            truth = set(procfs.audit_members(procfs.snapshot(), s.sessionid))
+            rep.check(
+                bool(truth) and truth <= got and got <= truth | {p.pid for p in s.members},
+                "%s: ASSOCIATORS OF its logon session with ResultClass=Win32_Process are exactly its processes" % s.label,
+                why or "linmgmt %s, /proc %s" % (sorted(got), sorted(truth)),
+            )
+            back, why = assoc('ASSOCIATORS OF {Win32_Process.Handle="%d"} WHERE ResultClass=Win32_LogonSession' % s.monitor.pid)
+            rep.check(
+                [b.get("LogonId") for b in back] == [sid],
+                "%s: from its sshd process back to its logon session" % s.label,
+                why or [b.get("LogonId") for b in back],
+            )
+            if domain:
+                acct = 'Win32_UserAccount.Domain="%s",Name="%s"' % (domain, s.user)
+                sessions, why = assoc("ASSOCIATORS OF {%s} WHERE ResultClass=Win32_LogonSession" % acct)
+                rep.check(
+                    sid in [x.get("LogonId") for x in sessions],
+                    "%s: from the account %s to its sessions" % (s.label, s.user),
+                    why or [x.get("LogonId") for x in sessions],
+                )
+        for s in self.smb_sessions:
+            if s.guest:
+                continue
+            src = 'Win32_ServerSession.ComputerName="%s",UserName="%s"' % (s.addr, s.user)
+            conns, why = assoc("ASSOCIATORS OF {%s} WHERE ResultClass=Win32_ServerConnection" % src)
+            rep.check(
+                len(conns) == 1 and conns[0].get("ShareName") == "share" and conns[0].get("NumberOfFiles", 0) >= 1,
+                "%s: its server session's tree connect is to [share] with the open file" % s.label,
+                why or conns,
+            )
+            if conns:
+                conn = 'Win32_ServerConnection.ComputerName="%s",ShareName="share",UserName="%s"' % (
+                    conns[0].get("ComputerName"), s.user)
+                shares, why = assoc("ASSOCIATORS OF {%s} WHERE ResultClass=Win32_Share" % conn)
+                rep.check(
+                    [x.get("Name") for x in shares] == ["share"],
+                    "%s: the tree connect's share is [share]" % s.label,
+                    why or shares,
+                )
 
     # logout
 
@@ -780,6 +853,7 @@ def main():
             return 0
         lm = Linmgmt(args.linmgmt, live.linmgmt_env(), args.verbose)
         live.check_sessions(rep, lm)
+        live.check_associations(rep, lm)
         live.logout()
         live.check_gone(rep, lm)
         rep.summary(time.monotonic() - started)

@@ -57,20 +57,31 @@ impl Timestamp {
         if dt.year() < 0 {
             return Err(err("year out of range"));
         }
-        let sign = if offset_minutes < 0 { '-' } else { '+' };
-        let s = format!(
-            "{:04}{:02}{:02}{:02}{:02}{:02}.{:06}{}{:03}",
-            dt.year(),
-            dt.month(),
-            dt.day(),
-            dt.hour(),
-            dt.minute(),
-            dt.second(),
-            micros,
-            sign,
-            offset_minutes.unsigned_abs()
-        );
-        s.parse()
+        if dt.year() > 9999 {
+            return Err(err("year out of range"));
+        }
+        // Written digit by digit: providers build one per process, so no format-and-parse.
+        let mut text = [0u8; 25];
+        let mut put = |at: usize, len: usize, mut n: u32| {
+            for i in (at..at + len).rev() {
+                text[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, dt.year() as u32);
+        put(4, 2, dt.month() as u32);
+        put(6, 2, dt.day() as u32);
+        put(8, 2, dt.hour() as u32);
+        put(10, 2, dt.minute() as u32);
+        put(12, 2, dt.second() as u32);
+        put(15, 6, micros);
+        put(22, 3, u32::from(offset_minutes.unsigned_abs()));
+        text[14] = b'.';
+        text[21] = if offset_minutes < 0 { b'-' } else { b'+' };
+        Ok(Timestamp {
+            text,
+            instant: Some((seconds, micros)),
+        })
     }
 
     /// The timestamp for a jiff instant in the given zone (e.g. the host's local zone).

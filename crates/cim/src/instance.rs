@@ -116,6 +116,14 @@ impl Instance {
     /// Sets the property at `index` (from [`ClassDef::property_index`]) without a type check;
     /// for providers that build many instances of one class.
     pub fn set_at(&mut self, index: usize, value: Option<Value>) {
+        debug_assert!(
+            value
+                .as_ref()
+                .is_none_or(|v| fits(&self.class.properties[index].ty, v)),
+            "{} is not a {}",
+            self.class.properties[index].name,
+            self.class.properties[index].ty
+        );
         self.values[index] = value;
     }
 

@@ -49,7 +49,10 @@ impl PartialEq for KeyValue {
     /// Strings compare without regard to case, as WMI compares paths.
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (KeyValue::String(a), KeyValue::String(b)) => a.to_lowercase() == b.to_lowercase(),
+            (KeyValue::String(a), KeyValue::String(b)) => a
+                .chars()
+                .flat_map(char::to_lowercase)
+                .eq(b.chars().flat_map(char::to_lowercase)),
             (KeyValue::Integer(a), KeyValue::Integer(b)) => a == b,
             (KeyValue::Boolean(a), KeyValue::Boolean(b)) => a == b,
             _ => false,

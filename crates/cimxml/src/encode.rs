@@ -152,19 +152,20 @@ pub fn instance_name(inst: &Instance) -> String {
     out
 }
 
-fn property(out: &mut String, prop: &PropertyDef, v: Option<&Value>) {
+fn property(out: &mut String, prop: &PropertyDef, v: Option<&Value>, class_origin: bool) {
     let name = escape(prop.name.as_str());
-    let origin = escape(prop.class_origin.as_str());
+    let origin = if class_origin {
+        format!(r#" CLASSORIGIN="{}""#, escape(prop.class_origin.as_str()))
+    } else {
+        String::new()
+    };
     match &prop.ty.scalar {
         ScalarType::Reference(class) => {
             let class = class
                 .as_ref()
                 .map(|c| format!(r#" REFERENCECLASS="{}""#, escape(c.as_str())))
                 .unwrap_or_default();
-            let _ = write!(
-                out,
-                r#"<PROPERTY.REFERENCE NAME="{name}"{class} CLASSORIGIN="{origin}">"#
-            );
+            let _ = write!(out, r#"<PROPERTY.REFERENCE NAME="{name}"{class}{origin}>"#);
             if let Some(Value::Reference(p)) = v {
                 out.push_str(&value_reference(p));
             }
@@ -183,7 +184,7 @@ fn property(out: &mut String, prop: &PropertyDef, v: Option<&Value>) {
             };
             let _ = write!(
                 out,
-                r#"<{element} NAME="{name}" TYPE="{ty}"{embedded} CLASSORIGIN="{origin}">"#
+                r#"<{element} NAME="{name}" TYPE="{ty}"{embedded}{origin}>"#
             );
             if let Some(v) = v {
                 out.push_str(&value(v));
@@ -193,12 +194,40 @@ fn property(out: &mut String, prop: &PropertyDef, v: Option<&Value>) {
     }
 }
 
-/// `<INSTANCE>` with every property (NULL ones without a value).
+/// `<INSTANCE>` with every property (NULL ones without a value) and their class origins.
 pub fn instance(inst: &Instance) -> String {
+    instance_with(
+        inst,
+        &InstanceOptions {
+            class_origin: true,
+            properties: None,
+        },
+    )
+}
+
+/// How much of an instance to write.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InstanceOptions<'a> {
+    /// Write `CLASSORIGIN` on each property.
+    pub class_origin: bool,
+    /// Only these properties (names compare without case; unknown names are ignored);
+    /// `None` for all.
+    pub properties: Option<&'a [String]>,
+}
+
+/// Whether `name` is in an optional property list.
+pub(crate) fn selected(list: Option<&[String]>, name: &str) -> bool {
+    list.is_none_or(|l| l.iter().any(|p| p.eq_ignore_ascii_case(name)))
+}
+
+/// `<INSTANCE>` with the properties and attributes `options` asks for.
+pub fn instance_with(inst: &Instance, options: &InstanceOptions<'_>) -> String {
     let class = inst.class();
     let mut out = format!(r#"<INSTANCE CLASSNAME="{}">"#, escape(class.name.as_str()));
     for (i, prop) in class.properties.iter().enumerate() {
-        property(&mut out, prop, inst.get_at(i));
+        if selected(options.properties, prop.name.as_str()) {
+            property(&mut out, prop, inst.get_at(i), options.class_origin);
+        }
     }
     out.push_str("</INSTANCE>");
     out
@@ -238,6 +267,37 @@ fn bool_attr(b: bool) -> &'static str {
 /// `<CLASS>` for a resolved class, with qualifiers, every property (inherited ones marked
 /// `PROPAGATED`) and methods.
 pub fn class(def: &linmgmt_cim::ClassDef) -> String {
+    class_with(
+        def,
+        &ClassOptions {
+            local_only: false,
+            qualifiers: true,
+            class_origin: true,
+            properties: None,
+        },
+    )
+}
+
+/// How much of a class to write (GetClass and EnumerateClasses flags).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClassOptions<'a> {
+    /// Leave out inherited properties and methods.
+    pub local_only: bool,
+    /// Write qualifiers.
+    pub qualifiers: bool,
+    /// Write `CLASSORIGIN` (and `PROPAGATED`).
+    pub class_origin: bool,
+    /// Only these properties; `None` for all.
+    pub properties: Option<&'a [String]>,
+}
+
+/// `<CLASS>` with what `options` asks for.
+pub fn class_with(def: &linmgmt_cim::ClassDef, options: &ClassOptions<'_>) -> String {
+    let quals = |out: &mut String, q: &[linmgmt_cim::Qualifier]| {
+        if options.qualifiers {
+            qualifiers(out, q);
+        }
+    };
     let superclass = def
         .superclass
         .as_ref()
@@ -247,11 +307,23 @@ pub fn class(def: &linmgmt_cim::ClassDef) -> String {
         r#"<CLASS NAME="{}"{superclass}>"#,
         escape(def.name.as_str())
     );
-    qualifiers(&mut out, &def.qualifiers);
+    quals(&mut out, &def.qualifiers);
     for prop in &def.properties {
+        if (options.local_only && prop.propagated)
+            || !selected(options.properties, prop.name.as_str())
+        {
+            continue;
+        }
         let name = escape(prop.name.as_str());
-        let origin = escape(prop.class_origin.as_str());
-        let propagated = bool_attr(prop.propagated);
+        let origin = if options.class_origin {
+            format!(
+                r#" CLASSORIGIN="{}" PROPAGATED="{}""#,
+                escape(prop.class_origin.as_str()),
+                bool_attr(prop.propagated)
+            )
+        } else {
+            String::new()
+        };
         let (element, type_attr) = match (&prop.ty.scalar, prop.ty.array) {
             (ScalarType::Reference(c), _) => (
                 "PROPERTY.REFERENCE",
@@ -266,24 +338,24 @@ pub fn class(def: &linmgmt_cim::ClassDef) -> String {
             (s, true) => ("PROPERTY.ARRAY", format!(r#" TYPE="{}""#, s.keyword())),
             (s, false) => ("PROPERTY", format!(r#" TYPE="{}""#, s.keyword())),
         };
-        let _ = write!(
-            out,
-            r#"<{element} NAME="{name}"{type_attr} CLASSORIGIN="{origin}" PROPAGATED="{propagated}">"#
-        );
-        qualifiers(&mut out, &prop.qualifiers);
+        let _ = write!(out, r#"<{element} NAME="{name}"{type_attr}{origin}>"#);
+        quals(&mut out, &prop.qualifiers);
         if let Some(v) = &prop.default {
             out.push_str(&value(v));
         }
         let _ = write!(out, "</{element}>");
     }
     for m in &def.methods {
+        if options.local_only && !def.declared.methods.iter().any(|d| d.name == m.name) {
+            continue;
+        }
         let _ = write!(
             out,
             r#"<METHOD NAME="{}" TYPE="{}">"#,
             escape(m.name.as_str()),
             m.return_type.scalar.keyword()
         );
-        qualifiers(&mut out, &m.qualifiers);
+        quals(&mut out, &m.qualifiers);
         for p in &m.parameters {
             let (element, attr) = match (&p.ty.scalar, p.ty.array) {
                 (ScalarType::Reference(c), array) => (
@@ -304,7 +376,7 @@ pub fn class(def: &linmgmt_cim::ClassDef) -> String {
                 r#"<{element} NAME="{}"{attr}>"#,
                 escape(p.name.as_str())
             );
-            qualifiers(&mut out, &p.qualifiers);
+            quals(&mut out, &p.qualifiers);
             let _ = write!(out, "</{element}>");
         }
         out.push_str("</METHOD>");

@@ -88,6 +88,11 @@ pub enum Command {
     Query {
         /// The query, e.g. "SELECT * FROM Win32_LogonSession".
         wql: String,
+        /// With `--format json`: add `__ASSOCIATORS` to each instance, the objects linked to
+        /// it through associations, by class (`count` and `__RELPATH`s) — a session's user
+        /// and processes without writing a join.
+        #[arg(long)]
+        associators: bool,
     },
     /// Get one instance by object path, e.g. 'Win32_LogonSession.LogonId="3"'.
     Get {
@@ -107,5 +112,13 @@ pub enum Command {
         /// Print the class declaration as MOF.
         #[arg(long)]
         mof: bool,
+    },
+    /// Run the CIM-XML server (DSP0200 over HTTP/HTTPS) for pywbem, pywbemcli, wbemcli.
+    Serve(crate::serve::ServeArgs),
+    /// Manage the users of the CIM-XML server.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::serve::UserCommand,
     },
 }

@@ -7,6 +7,7 @@
 mod args;
 mod overview;
 mod schema_view;
+mod serve;
 
 use anyhow::Context;
 use args::{Cli, Command};
@@ -144,8 +145,6 @@ fn time_zone(root: &Path) -> TimeZone {
 fn host_provider(cli: &Cli, root: &Path, tz: &TimeZone) -> HostProvider {
     let mut options = ScanOptions {
         smbstatus_program: cli.smbstatus.clone(),
-        // The overview shows each session's command line, as `w` does.
-        process_details: cli.command.is_none(),
         ..ScanOptions::default()
     };
     if !cli.sshd_logs.is_empty() {
@@ -205,7 +204,53 @@ fn build_engine(
     Ok(engine)
 }
 
+/// Each instance as JSON plus `__ASSOCIATORS`: for every class linked to it through an
+/// association, how many objects and their relative paths.
+fn with_associators(
+    engine: &Engine,
+    ns: &str,
+    set: &ResultSet,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let ctx = engine.context();
+    let mut items = Vec::new();
+    for inst in &set.instances {
+        let names: Vec<&linmgmt_cim::Name> = if set.all_properties {
+            inst.class().properties.iter().map(|p| &p.name).collect()
+        } else {
+            set.columns.iter().collect()
+        };
+        let mut item = linmgmt_render::instance_to_json(inst, &names, ctx);
+        let mut linked: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+        if let Some(path) = inst.path() {
+            let query = linmgmt_wql::AssocQuery::new(path);
+            let answer = engine.associators(ns, &query).map_err(|e| fail(e, ""))?;
+            print_warnings(&answer.warnings);
+            if let linmgmt_engine::AssocOutput::Instances(found) = answer.value {
+                for f in found {
+                    let entry = linked
+                        .entry(f.class_name().to_string())
+                        .or_insert_with(|| serde_json::json!({"count": 0, "__RELPATH": []}));
+                    entry["count"] = (entry["count"].as_u64().unwrap_or(0) + 1).into();
+                    if let (Some(list), Some(p)) = (entry["__RELPATH"].as_array_mut(), f.path()) {
+                        list.push(p.to_string().into());
+                    }
+                }
+            }
+        }
+        if let Some(obj) = item.as_object_mut() {
+            obj.insert("__ASSOCIATORS".to_owned(), linked.into());
+        }
+        items.push(item);
+    }
+    Ok(items)
+}
+
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Some(Command::Serve(args)) => return serve::serve(cli, args),
+        Some(Command::User { command }) => return serve::user(command),
+        _ => {}
+    }
     let root = cli.root.as_deref().unwrap_or(Path::new("/"));
     let tz = time_zone(root);
     // `--instances` replaces the host with in-memory data (engine tests).
@@ -225,15 +270,24 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         None => {
             let host = host.context("the overview needs the host, not --instances")?;
-            let snapshot = host.snapshot(true);
+            let snapshot = host.snapshot(linmgmt_providers::Depth::Everything);
             print_warnings(&linmgmt_providers::summarize(&snapshot.warnings));
             overview::write(&snapshot.items, &tz, opts.color, &mut out)?;
         }
-        Some(Command::Query { wql }) => {
+        Some(Command::Query { wql, associators }) => {
+            let format = format_for(cli);
+            if *associators && format != Format::Json {
+                anyhow::bail!("--associators needs --format json");
+            }
             let answer = engine.query(ns, wql).map_err(|e| fail(e, wql))?;
             print_warnings(&answer.warnings);
             match answer.value {
-                QueryOutput::Instances(set) => render(format_for(cli), &set, &opts, &mut out)?,
+                QueryOutput::Instances(set) if *associators => {
+                    let items = with_associators(&engine, ns, &set)?;
+                    serde_json::to_writer_pretty(&mut out, &items)?;
+                    writeln!(out)?;
+                }
+                QueryOutput::Instances(set) => render(format, &set, &opts, &mut out)?,
                 QueryOutput::Classes(classes) => {
                     render_classes(format_for(cli), &classes, &opts, &mut out)?
                 }
@@ -280,6 +334,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 (false, None) => schema_view::write_class(class, &mut out)?,
             }
         }
+        Some(Command::Serve(_) | Command::User { .. }) => unreachable!("dispatched above"),
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -96,7 +96,7 @@ pub fn write(snap: &Snapshot, tz: &TimeZone, color: bool, out: &mut dyn Write) -
         .into_iter()
         .filter(|s| s.protocols.iter().any(|p| *p != "ssh"))
         .collect();
-    let mut rows: Vec<[String; 7]> = Vec::new();
+    let mut rows: Vec<[String; 8]> = Vec::new();
     for f in &logons {
         rows.push([
             f.user.clone().unwrap_or_else(|| "?".to_owned()),
@@ -110,6 +110,8 @@ pub fn write(snap: &Snapshot, tz: &TimeZone, color: bool, out: &mut dyn Write) -
             },
             since(f.start, now, tz),
             idle(snap, f),
+            // The session's Win32_SessionProcess associations, counted.
+            f.pids.len().to_string(),
             truncate(&what(snap, f), 48),
         ]);
     }
@@ -131,11 +133,14 @@ pub fn write(snap: &Snapshot, tz: &TimeZone, color: bool, out: &mut dyn Write) -
             s.computer_name.clone(),
             since(start, now, tz),
             s.idle_time.map_or_else(|| "-".to_owned(), short_duration),
+            "-".to_owned(),
             s.resources_opened
                 .map_or_else(|| "-".to_owned(), |n| format!("{n} open")),
         ]);
     }
-    let header = ["USER", "LOGON ID", "TYPE", "FROM", "SINCE", "IDLE", "WHAT"];
+    let header = [
+        "USER", "LOGON ID", "TYPE", "FROM", "SINCE", "IDLE", "PROCS", "WHAT",
+    ];
     let server_count = servers.len();
     writeln!(
         out,

@@ -192,3 +192,27 @@ fn usage_errors_and_help() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("Examples:") && stdout(&o).contains("linmgmt query"));
 }
+
+#[test]
+fn json_can_carry_associators_without_a_join() {
+    let o = linmgmt(&[
+        "query",
+        "SELECT LogonId FROM Win32_LogonSession WHERE LogonId = '3'",
+        "--format",
+        "json",
+        "--associators",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
+    let linked = &v[0]["__ASSOCIATORS"];
+    assert_eq!(linked["Win32_UserAccount"]["count"], 1);
+    assert_eq!(
+        linked["Win32_UserAccount"]["__RELPATH"][0],
+        r#"Win32_UserAccount.Domain="host",Name="alice""#
+    );
+    assert_eq!(linked["Win32_Process"]["count"], 2);
+
+    let o = linmgmt(&["query", "SELECT * FROM Win32_LogonSession", "--associators"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--associators needs --format json"));
+}

@@ -167,7 +167,6 @@ impl Engine {
         // WMI answers WBEM_E_NOT_FOUND for a source that does not exist.
         let found = self.get_path(namespace, &source)?;
         warnings.extend(found.warnings);
-        let source_key = key_string(&source);
         let source_class_name = found.value.class_name().clone();
 
         // Links: (association instance, index of the role pointing at the source).
@@ -197,8 +196,8 @@ impl Engine {
                     .copied()
                     .find(|&i| match inst.get_at(i) {
                         Some(Value::Reference(p)) => {
-                            related(ns, p.class.as_str(), source_class_name.as_str())
-                                && key_string(p) == source_key
+                            p.keys == source.keys
+                                && related(ns, p.class.as_str(), source_class_name.as_str())
                         }
                         _ => false,
                     });
@@ -255,9 +254,16 @@ impl Engine {
                 }
             }
         }
+        // How often each target is still to come: the last use moves the instance out of
+        // the look-up table instead of cloning it.
+        let target_keys: Vec<String> = targets.iter().map(key_string).collect();
+        let mut remaining: HashMap<&str, usize> = HashMap::new();
+        for k in &target_keys {
+            *remaining.entry(k.as_str()).or_insert(0) += 1;
+        }
         let mut resolved: HashMap<String, HashMap<String, Instance>> = HashMap::new();
         let mut out = Vec::new();
-        for target in &targets {
+        for (target, key) in targets.iter().zip(&target_keys) {
             let class_key = target.class.as_str().to_ascii_lowercase();
             if !resolved.contains_key(&class_key) {
                 let by_key = match self.instances(namespace, target.class.as_str(), true) {
@@ -273,7 +279,17 @@ impl Engine {
                 };
                 resolved.insert(class_key.clone(), by_key);
             }
-            let Some(inst) = resolved[&class_key].get(&key_string(target)) else {
+            let left = remaining.get_mut(key.as_str()).map(|n| {
+                *n -= 1;
+                *n
+            });
+            let table = resolved.get_mut(&class_key).expect("inserted above");
+            let inst = if left == Some(0) {
+                table.remove(key)
+            } else {
+                table.get(key).cloned()
+            };
+            let Some(inst) = inst else {
                 continue;
             };
             if q.result_class
@@ -288,11 +304,7 @@ impl Engine {
             {
                 continue;
             }
-            out.push(if q.keys_only {
-                inst.keys_only()
-            } else {
-                inst.clone()
-            });
+            out.push(if q.keys_only { inst.keys_only() } else { inst });
         }
         if q.class_defs_only {
             return Ok(Answer {

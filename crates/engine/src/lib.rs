@@ -284,12 +284,16 @@ fn assoc_output(answer: Answer<AssocOutput>) -> Answer<QueryOutput> {
     let value = match answer.value {
         AssocOutput::Classes(classes) => QueryOutput::Classes(classes),
         AssocOutput::Instances(instances) => {
-            let mut columns: Vec<Name> = Vec::new();
+            let mut classes: Vec<&Arc<ClassDef>> = Vec::new();
             for inst in &instances {
-                for p in &inst.class().properties {
-                    if !columns.contains(&p.name) {
-                        columns.push(p.name.clone());
-                    }
+                if !classes.iter().any(|c| Arc::ptr_eq(c, inst.class())) {
+                    classes.push(inst.class());
+                }
+            }
+            let mut columns: Vec<Name> = Vec::new();
+            for p in classes.iter().flat_map(|c| &c.properties) {
+                if !columns.contains(&p.name) {
+                    columns.push(p.name.clone());
                 }
             }
             QueryOutput::Instances(ResultSet {

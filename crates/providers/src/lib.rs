@@ -6,10 +6,13 @@
 //! instances for the engine.
 
 mod logon;
+pub mod related;
 mod server;
+mod viewer;
 
 pub use logon::{LogonFacts, logon_sessions, logon_type};
 pub use server::{ServerFacts, server_sessions, session_type};
+pub use viewer::UserView;
 
 use jiff::tz::TimeZone;
 use linmgmt_cim::{ClassDef, Instance, Name, Timestamp as CimTimestamp, Value};
@@ -48,12 +51,15 @@ fn string(s: impl Into<String>) -> Option<Value> {
     Some(Value::String(s.into()))
 }
 
-/// Sets a property; a failure means the schema and this code disagree, reported as a warning.
+/// Sets a property by name. An unknown name means the schema and this code disagree: a
+/// warning, never a panic. (Types are checked by `Instance::set_at` in debug builds, so
+/// every test checks them; release builds skip the check on this hot path.)
 fn put(inst: &mut Instance, name: &str, value: Option<Value>, warnings: &mut Vec<Warning>) {
-    if let Err(e) = inst.set(name, value) {
-        warnings.push(Warning {
-            message: format!("internal: {e}"),
-        });
+    match inst.class().property_index(name) {
+        Some(index) => inst.set_at(index, value),
+        None => warnings.push(Warning {
+            message: format!("internal: {} has no property {name}", inst.class_name()),
+        }),
     }
 }
 
@@ -201,19 +207,42 @@ pub fn summarize(warnings: &[linmgmt_sources::Warning]) -> Vec<Warning> {
         .collect()
 }
 
-/// The host seen through a root directory: scanned once, on first use.
-///
-/// Two depths of scan: logon sessions need only `/proc`, utmp and logind; server sessions
-/// also need the fds of session processes and `smbstatus` (about 30 ms alone). A query
-/// that asks only for logon sessions never pays for the deeper scan.
+/// How much of the host a class needs; a deeper scan serves shallower needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Depth {
+    /// Audit sessions, utmp, logind, accounts: logon sessions and their users.
+    Sessions,
+    /// Also every process's command line and executable: `Win32_Process`.
+    Processes,
+    /// Also open files of session processes and Samba: server sessions and connections.
+    Everything,
+}
+
+/// The classes the host provider fills, and the depth each needs.
+const CLASSES: &[(&str, Depth)] = &[
+    ("Win32_LogonSession", Depth::Sessions),
+    ("Win32_UserAccount", Depth::Sessions),
+    ("Win32_LoggedOnUser", Depth::Sessions),
+    ("Win32_Process", Depth::Processes),
+    ("Win32_SessionProcess", Depth::Processes),
+    ("Win32_ServerSession", Depth::Everything),
+    ("Win32_ServerConnection", Depth::Everything),
+    ("Win32_Share", Depth::Everything),
+    ("Win32_SessionConnection", Depth::Everything),
+    ("Win32_ConnectionShare", Depth::Everything),
+];
+
+/// The host seen through a root directory: scanned on first use, at the depth the first
+/// class asked for needs, and again only if a later class needs more (logon sessions never
+/// pay for `smbstatus`, about 30 ms, or for walking fd directories). Snapshots are kept for
+/// the provider's lifetime: one query in the CLI.
 pub struct HostProvider {
     root: Root,
     options: ScanOptions,
     runner: Box<dyn CommandRunner>,
     time_zone: TimeZone,
     now: jiff::Timestamp,
-    shallow: OnceLock<Collected<Snapshot>>,
-    deep: OnceLock<Collected<Snapshot>>,
+    snapshots: [OnceLock<Collected<Snapshot>>; 3],
 }
 
 impl HostProvider {
@@ -231,37 +260,49 @@ impl HostProvider {
             runner,
             time_zone,
             now,
-            shallow: OnceLock::new(),
-            deep: OnceLock::new(),
+            snapshots: Default::default(),
         }
     }
 
-    /// The snapshot, scanned on first call; `deep` adds open files and Samba. A deep scan
-    /// already taken also serves shallow requests.
-    pub fn snapshot(&self, deep: bool) -> &Collected<Snapshot> {
-        if let Some(snap) = self.deep.get() {
+    /// A snapshot at least as deep as `depth`, scanned on first need.
+    pub fn snapshot(&self, depth: Depth) -> &Collected<Snapshot> {
+        let deepest_taken = [Depth::Everything, Depth::Processes, Depth::Sessions]
+            .into_iter()
+            .filter(|d| *d >= depth)
+            .find_map(|d| self.snapshots[d as usize].get());
+        if let Some(snap) = deepest_taken {
             return snap;
         }
-        let scan = |options: &ScanOptions| {
-            linmgmt_sources::scan(&self.root, options, self.runner.as_ref(), self.now)
-        };
-        if deep {
-            self.deep.get_or_init(|| {
-                let options = ScanOptions {
-                    session_open_files: true,
-                    ..self.options.clone()
-                };
-                scan(&options)
-            })
-        } else {
-            self.shallow.get_or_init(|| {
-                let options = ScanOptions {
+        self.snapshots[depth as usize].get_or_init(|| {
+            let options = match depth {
+                Depth::Sessions => ScanOptions {
                     smbstatus: SmbStatusMode::Never,
                     ..self.options.clone()
-                };
-                scan(&options)
-            })
-        }
+                },
+                Depth::Processes => ScanOptions {
+                    smbstatus: SmbStatusMode::Never,
+                    process_details: true,
+                    ..self.options.clone()
+                },
+                Depth::Everything => ScanOptions {
+                    session_open_files: true,
+                    process_details: true,
+                    ..self.options.clone()
+                },
+            };
+            let mut snap =
+                linmgmt_sources::scan(&self.root, &options, self.runner.as_ref(), self.now);
+            if depth >= Depth::Processes {
+                // Win32_Process.ExecutablePath; unreadable links (other users' processes
+                // without root, kernel threads) stay NULL, as in WMI without privileges.
+                for p in &mut snap.items.processes {
+                    if p.exe.is_none() {
+                        p.exe = linmgmt_sources::read::proc::read_exe(&self.root, p.pid());
+                    }
+                }
+            }
+            snap
+        })
     }
 
     /// The time zone times are shown in.
@@ -273,7 +314,7 @@ impl HostProvider {
 impl Provider for HostProvider {
     fn serves(&self, namespace: &str, class: &Name) -> bool {
         namespace.replace('\\', "/").eq_ignore_ascii_case(CIMV2)
-            && (class.is("Win32_LogonSession") || class.is("Win32_ServerSession"))
+            && CLASSES.iter().any(|(c, _)| class.is(c))
     }
 
     fn instances(
@@ -282,22 +323,61 @@ impl Provider for HostProvider {
         out: &mut Vec<Instance>,
         warnings: &mut Vec<Warning>,
     ) {
-        let deep = class.name.is("Win32_ServerSession");
-        let snap = self.snapshot(deep);
+        self.instances_for(class, None, out, warnings);
+    }
+}
+
+impl HostProvider {
+    /// The instances of `class`, all of them or (with `viewer`) only those of one Unix
+    /// user's sessions: the user's logon and server sessions, account, the processes in
+    /// those sessions, and the user's SMB connections and their shares.
+    pub fn instances_for(
+        &self,
+        class: &Arc<ClassDef>,
+        viewer: Option<&str>,
+        out: &mut Vec<Instance>,
+        warnings: &mut Vec<Warning>,
+    ) {
+        let Some(&(name, depth)) = CLASSES.iter().find(|(c, _)| class.name.is(c)) else {
+            return;
+        };
+        let snap = self.snapshot(depth);
         warnings.extend(summarize(&snap.warnings));
-        if deep {
-            out.extend(server_instances(
-                &server_sessions(&snap.items),
-                class,
-                warnings,
-            ));
-        } else {
-            out.extend(logon_instances(
-                &logon_sessions(&snap.items),
-                class,
-                &self.time_zone,
-                warnings,
-            ));
-        }
+        let snap = &snap.items;
+        let host = snap.hostname.as_deref().unwrap_or("localhost");
+        let ctx = related::Context {
+            host,
+            time_zone: &self.time_zone,
+        };
+        let logons = || {
+            let mut facts = logon_sessions(snap);
+            facts.retain(|f| viewer.is_none_or(|v| f.user.as_deref() == Some(v)));
+            facts
+        };
+        let servers = || {
+            let mut facts = server_sessions(snap);
+            facts.retain(|f| viewer.is_none_or(|v| f.user_name == v));
+            facts
+        };
+        let w = warnings;
+        let found = match name {
+            "Win32_LogonSession" => logon_instances(&logons(), class, &self.time_zone, w),
+            "Win32_ServerSession" => server_instances(&servers(), class, w),
+            "Win32_UserAccount" => related::accounts(snap, viewer, &ctx, class, w),
+            "Win32_Process" => {
+                let pids: Option<std::collections::HashSet<u32>> =
+                    viewer.map(|_| logons().into_iter().flat_map(|f| f.pids).collect());
+                related::processes(snap, pids.as_ref(), &ctx, class, w)
+            }
+            "Win32_ServerConnection" => related::server_connections(snap, viewer, class, w),
+            "Win32_Share" => related::shares(snap, viewer, class, w),
+            "Win32_LoggedOnUser" => related::logged_on_users(&logons(), &ctx, class, w),
+            "Win32_SessionProcess" => related::session_processes(&logons(), &ctx, class, w),
+            "Win32_SessionConnection" => {
+                related::session_connections(snap, viewer, &servers(), &ctx, class, w)
+            }
+            _ => related::connection_shares(snap, viewer, &ctx, class, w),
+        };
+        out.extend(found);
     }
 }

@@ -62,6 +62,15 @@ fn secs_between(earlier: Timestamp, later: Timestamp) -> u64 {
     u64::try_from(later.as_second().saturating_sub(earlier.as_second())).unwrap_or(0)
 }
 
+/// A connection cannot have been idle longer than it has existed (the TCP connection is set
+/// up a moment before the process serving it starts).
+fn within(idle: Option<u64>, active: Option<u64>) -> Option<u64> {
+    match (idle, active) {
+        (Some(i), Some(a)) => Some(i.min(a)),
+        (i, _) => i,
+    }
+}
+
 fn merge(into: &mut ServerFacts, c: ServerFacts) {
     into.active_time = into.active_time.max(c.active_time);
     into.idle_time = match (into.idle_time, c.idle_time) {
@@ -87,21 +96,23 @@ pub fn server_sessions(snap: &Snapshot) -> Vec<ServerFacts> {
     for ssh in &snap.ssh {
         let Some(peer) = ssh.peer else { continue };
         let session = ssh.sessionid.and_then(|id| snap.audit_session(id));
-        let idle = if ssh.has_pty {
-            ssh.ttys
-                .first()
-                .and_then(|t| snap.tty_atimes.get(t))
-                .map(|atime| secs_between(*atime, now))
-        } else {
-            ssh.last_receive.map(|d| d.as_secs())
-        };
+        // With a pty, the terminal's atime (what `w` shows); without one, or when the
+        // terminal cannot be read, the TCP connection's last receive (sock_diag).
+        let pty_idle = ssh
+            .ttys
+            .first()
+            .filter(|_| ssh.has_pty)
+            .and_then(|t| snap.tty_atimes.get(t))
+            .map(|atime| secs_between(*atime, now));
+        let active = ssh.start_time.map(|t| secs_between(t, now));
+        let idle = within(pty_idle.or(ssh.last_receive.map(|d| d.as_secs())), active);
         let resources = session
             .and_then(|s| s.open_files.as_ref())
             .map(|f| u64::from(f.resources()));
         connections.push(ServerFacts {
             computer_name: show_ip(peer.ip()),
             user_name: ssh.user.clone(),
-            active_time: ssh.start_time.map(|t| secs_between(t, now)),
+            active_time: active,
             idle_time: idle,
             resources_opened: resources,
             session_type: session_type::OTHER,
@@ -127,14 +138,17 @@ pub fn server_sessions(snap: &Snapshot) -> Vec<ServerFacts> {
                 session_type::OTHER
             };
             let server_process = s.pid.and_then(|pid| snap.process(pid));
-            let local = s
+            let row = s
                 .pid
                 .and_then(|pid| snap.tcp_by_pid.get(&pid))
-                .and_then(|rows| {
-                    rows.iter()
-                        .find(|r| s.peer.is_none_or(|p| r.remote == p))
-                        .map(|r| r.local)
-                });
+                .and_then(|rows| rows.iter().find(|r| s.peer.is_none_or(|p| r.remote == p)));
+            let local = row.map(|r| r.local);
+            // Samba keeps its idle time in memory only; the TCP connection's last receive is
+            // the proxy (clients send keep-alives, so it is a weak measure of idleness).
+            let idle = row.and_then(|r| snap.last_receive(r.inode));
+            let active = server_process
+                .and_then(|p| p.start_time)
+                .map(|t| secs_between(t, now));
             let opens = smb
                 .opens
                 .iter()
@@ -150,10 +164,8 @@ pub fn server_sessions(snap: &Snapshot) -> Vec<ServerFacts> {
             connections.push(ServerFacts {
                 computer_name: computer,
                 user_name: s.username.clone().unwrap_or_default(),
-                active_time: server_process
-                    .and_then(|p| p.start_time)
-                    .map(|t| secs_between(t, now)),
-                idle_time: None,
+                active_time: active,
+                idle_time: within(idle.map(|d| d.as_secs()), active),
                 resources_opened: Some(opens as u64),
                 session_type,
                 client_types: s.dialect.iter().cloned().collect(),

@@ -1,7 +1,7 @@
 //! Linux session facts, read from a [`Root`] and returned as plain data.
 //!
 //! This crate knows nothing of CIM: it answers "what does Linux say about sessions right now"
-//! (processes and their audit sessions, sshd connections, utmp, systemd-logind files, Samba,
+//! (processes and their audit sessions, sshd connections, utmp, systemd-logind, Samba,
 //! NFSv4 clients, accounts), and the providers layer turns that into instances.
 //!
 //! Layout:
@@ -13,6 +13,9 @@
 //!
 //! **Architecture invariant:** nothing reads a literal `/proc` or `/run` path; every path is
 //! relative to a [`Root`], so every test runs on a fixture directory and the same code serves `/`.
+//! The sources that are not files — logind over D-Bus ([`read::logind_bus`]), sock_diag
+//! netlink ([`read::sock_diag`]) and NSS ([`read::nss_account`]) — are asked only when
+//! [`Root::is_host`], each bounded in time and with the files as the fallback.
 
 pub mod command;
 pub mod parse;
@@ -22,7 +25,7 @@ pub mod snapshot;
 mod warning;
 
 pub use root::Root;
-pub use snapshot::{ScanOptions, SmbStatusMode, Snapshot, scan};
+pub use snapshot::{LogindSource, ScanOptions, SmbStatusMode, Snapshot, scan};
 pub use warning::{Collected, Warning, WarningKind};
 
 /// Kernel clock ticks per second (`USER_HZ`, `sysconf(_SC_CLK_TCK)`).

@@ -46,6 +46,13 @@ impl Root {
         self
     }
 
+    /// Whether this is the real host (`/`, nothing denied): only then are sources that are
+    /// not files asked (the system D-Bus, sock_diag netlink, NSS), since they always describe
+    /// the running system, never a fixture or another root file system.
+    pub fn is_host(&self) -> bool {
+        self.dir == Path::new("/") && self.denied.is_empty()
+    }
+
     /// The root directory itself.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -174,6 +181,9 @@ mod tests {
         );
         assert_eq!(r.path("proc/1/stat"), PathBuf::from("/fixture/proc/1/stat"));
         assert_eq!(Root::host().path("proc"), PathBuf::from("/proc"));
+        assert!(Root::host().is_host());
+        assert!(!r.is_host());
+        assert!(!Root::host().with_denied(["proc/1/fd"]).is_host());
     }
 
     #[test]

@@ -40,6 +40,20 @@ pub enum SmbStatusMode {
     Always,
 }
 
+/// Where logind's sessions come from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LogindSource {
+    /// The system bus on the real host (`DBUS_SYSTEM_BUS_ADDRESS`, else
+    /// `unix:path=/run/dbus/system_bus_socket`) when `org.freedesktop.login1` has an owner,
+    /// else the files; always the files under any other root.
+    #[default]
+    Auto,
+    /// Only `/run/systemd/sessions/*`.
+    Files,
+    /// The bus at this address (whatever the root), falling back to the files.
+    Bus(String),
+}
+
 /// What [`scan`] reads and how.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanOptions {
@@ -72,6 +86,17 @@ pub struct ScanOptions {
     /// Read the `exe` link of session leaders and sshd connection processes (one readlink
     /// each; `read::proc::read_exe` reads one on demand).
     pub exe_links: bool,
+    /// Where logind's sessions come from.
+    pub logind: LogindSource,
+    /// The most a D-Bus exchange with logind may take, connecting included.
+    pub bus_timeout: Duration,
+    /// On the real host, ask the kernel for TCP sockets over sock_diag netlink (one dump, with
+    /// last-receive times) instead of reading `/proc/net/tcp{,6}` for the scanner's own network
+    /// namespace. Other namespaces and other roots always use the files.
+    pub sock_diag: bool,
+    /// On the real host, look up uids missing from `/etc/passwd` through NSS (`getpwuid_r`:
+    /// LDAP, SSSD, systemd-homed users).
+    pub nss: bool,
 }
 
 impl Default for ScanOptions {
@@ -89,6 +114,10 @@ impl Default for ScanOptions {
             exe_links: false,
             session_open_files: false,
             sshd_logs: vec!["var/log/auth.log".into(), "var/log/secure".into()],
+            logind: LogindSource::Auto,
+            bus_timeout: Duration::from_secs(1),
+            sock_diag: true,
+            nss: true,
         }
     }
 }
@@ -144,7 +173,8 @@ pub struct SshConnection {
     pub peer: Option<SocketAddr>,
     /// Time since data was last received (`tcpi_last_data_recv`), for idle time without a pty.
     ///
-    /// Hook for sock_diag (`INET_DIAG_INFO`): not collected yet, always `None`.
+    /// From sock_diag on the real host (sockets in the scanner's network namespace), from
+    /// `sock_diag.txt` in a fixture root; else `None`.
     pub last_receive: Option<Duration>,
 }
 
@@ -171,15 +201,20 @@ pub struct Snapshot {
     pub ssh_auth: Vec<crate::parse::sshd::SshAuth>,
     /// TCP rows owned by each process whose fds were read (sshd, smbd, or all with `open_files`).
     pub tcp_by_pid: BTreeMap<u32, Vec<TcpEntry>>,
+    /// Time since data was last received on each TCP socket that has the figure, by inode
+    /// (sock_diag `tcpi_last_data_recv`).
+    pub tcp_last_receive: BTreeMap<u64, Duration>,
     /// utmp: live records and dropped ones with reasons; `None` when no utmp file exists.
     pub utmp: Option<UtmpSessions>,
-    /// logind session files; `None` when `/run/systemd/sessions` does not exist.
+    /// logind's sessions, from D-Bus or its files; `None` when neither exists.
     pub logind: Option<Vec<LogindSession>>,
+    /// Whether `logind` came from D-Bus (else from `/run/systemd/sessions`).
+    pub logind_from_bus: bool,
     /// Samba.
     pub smb: SmbState,
     /// NFSv4 clients; `None` when the kernel server is absent.
     pub nfs: Option<Vec<NfsClient>>,
-    /// Local accounts.
+    /// Accounts: `/etc/passwd`, plus NSS entries for session uids missing there (real host only).
     pub accounts: Vec<Account>,
     /// Local groups.
     pub groups: Vec<GroupEntry>,
@@ -204,7 +239,12 @@ impl Snapshot {
             .map(|i| &self.audit_sessions[i])
     }
 
-    /// The local account with this uid.
+    /// Time since data was last received on the TCP socket with this inode.
+    pub fn last_receive(&self, inode: u64) -> Option<Duration> {
+        self.tcp_last_receive.get(&inode).copied()
+    }
+
+    /// The account with this uid (local, or found through NSS on the real host).
     pub fn account_by_uid(&self, uid: u32) -> Option<&Account> {
         self.accounts.iter().find(|a| a.passwd.uid == uid)
     }
@@ -263,24 +303,43 @@ pub fn scan(
 
     // smbstatus takes ~30 ms, mostly loading Samba's configuration and libraries: run it
     // while /proc is read, and drop its answer if no smbd turns out to be running.
-    let (mut processes, smb) = std::thread::scope(|scope| {
-        let smb_job = (opts.smbstatus != SmbStatusMode::Never).then(|| {
-            scope.spawn(|| read_smbstatus(runner, &opts.smbstatus_program, opts.smbstatus_timeout))
+    // logind over D-Bus (up to a round trip per session) and, on the real host, the
+    // sock_diag dump (~2 ms in the kernel, walking its socket hash) also run beside it; the
+    // dump is used only if some process's sockets are to be joined.
+    let (mut processes, smb, (logind, logind_from_bus, logind_warnings), mut diag) =
+        std::thread::scope(|scope| {
+            let smb_job = (opts.smbstatus != SmbStatusMode::Never).then(|| {
+                scope.spawn(|| {
+                    read_smbstatus(runner, &opts.smbstatus_program, opts.smbstatus_timeout)
+                })
+            });
+            let diag_job = (root.is_host() && opts.sock_diag)
+                .then(|| scope.spawn(crate::read::sock_diag::dump_tcp_collected));
+            let logind_job = scope.spawn(|| {
+                let mut w = Vec::new();
+                let (sessions, from_bus) = read_logind(root, opts, &mut w);
+                (sessions, from_bus, w)
+            });
+            let processes = read_processes(root, boot_time, opts.process_details, &mut w);
+            let smbd_running = processes.iter().any(|p| p.stat.comm == "smbd");
+            let wanted = match opts.smbstatus {
+                SmbStatusMode::Always => true,
+                SmbStatusMode::IfSmbdRunning => smbd_running,
+                SmbStatusMode::Never => false,
+            };
+            let answer =
+                smb_job.map(|job| job.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            let smb = match answer {
+                Some(answer) if wanted => answer.into_items(&mut w),
+                _ => SmbState::NotRun,
+            };
+            let logind = logind_job
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            let diag = diag_job.map(|j| j.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (processes, smb, logind, diag)
         });
-        let processes = read_processes(root, boot_time, opts.process_details, &mut w);
-        let smbd_running = processes.iter().any(|p| p.stat.comm == "smbd");
-        let wanted = match opts.smbstatus {
-            SmbStatusMode::Always => true,
-            SmbStatusMode::IfSmbdRunning => smbd_running,
-            SmbStatusMode::Never => false,
-        };
-        let answer = smb_job.map(|job| job.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-        let smb = match answer {
-            Some(answer) if wanted => answer.into_items(&mut w),
-            _ => SmbState::NotRun,
-        };
-        (processes, smb)
-    });
+    w.extend(logind_warnings);
 
     // Samba before fds: its pids decide which smbd fds to read.
     let smb_pids: BTreeSet<u32> = smb
@@ -311,6 +370,13 @@ pub fn scan(
     // read only when the monitor's gave no TCP row (for example EACCES on the monitor).
     let mut net = NetTables::new();
     let mut tcp_by_pid: BTreeMap<u32, Vec<TcpEntry>> = BTreeMap::new();
+    // Last-receive times: the real host asks the kernel (once, on the first socket to join);
+    // a fixture root may give them in a file.
+    let mut tcp_last_receive: BTreeMap<u64, Duration> = if root.is_host() {
+        BTreeMap::new()
+    } else {
+        crate::read::sock_diag::read_fixture_last_receive(root).into_items(&mut w)
+    };
     let ppid_of: HashMap<u32, u32> = processes.iter().map(|p| (p.pid(), p.ppid())).collect();
     let is_monitor = |pid: &u32| matches!(roles.get(pid), Some((SshdRole::Monitor { .. }, _)));
     let is_child = |pid: &u32| matches!(roles.get(pid), Some((SshdRole::UserChild { .. }, _)));
@@ -327,6 +393,10 @@ pub fn scan(
             }
         }
         if let Some(fds) = p.fds.as_ref().filter(|f| join && !f.sockets.is_empty()) {
+            if let Some(dump) = diag.take() {
+                let sockets = dump.into_items(w);
+                own_namespace_by_sock_diag(root, sockets, &mut net, &mut tcp_last_receive);
+            }
             let rows = net.rows_for(root, pid, &fds.sockets, w);
             if !rows.is_empty() {
                 tcp_by_pid.insert(pid, rows);
@@ -355,7 +425,12 @@ pub fn scan(
         .enumerate()
         .map(|(i, p)| (p.pid(), i))
         .collect();
-    let ssh = ssh_connections(&processes, &index, &roles, &tcp_by_pid);
+    let mut ssh = ssh_connections(&processes, &index, &roles, &tcp_by_pid);
+    for c in &mut ssh {
+        c.last_receive = c
+            .socket_inode
+            .and_then(|i| tcp_last_receive.get(&i).copied());
+    }
     let audit_sessions = audit_sessions(
         &processes,
         &index,
@@ -375,14 +450,13 @@ pub fn scan(
     }
 
     let utmp = read_utmp_sessions(root, opts, &processes, &index, &mut w);
-    let logind = read_logind_sessions(root).into_items(&mut w);
     let ssh_auth = if ssh.is_empty() {
         Vec::new()
     } else {
         crate::read::read_sshd_logs(root, &opts.sshd_logs).into_items(&mut w)
     };
     let nfs = read_nfs_clients(root).into_items(&mut w);
-    let (accounts, groups) = if opts.accounts {
+    let (mut accounts, groups) = if opts.accounts {
         (
             read_accounts(root).into_items(&mut w),
             read_groups(root).into_items(&mut w),
@@ -390,6 +464,19 @@ pub fn scan(
     } else {
         (Vec::new(), Vec::new())
     };
+    if opts.accounts && opts.nss && root.is_host() {
+        let uids: BTreeSet<u32> = audit_sessions
+            .iter()
+            .filter_map(|s| s.loginuid)
+            .chain(ssh.iter().filter_map(|c| c.loginuid))
+            .chain(logind.iter().flatten().filter_map(|l| l.uid))
+            .filter(|&u| u != crate::AUDIT_UNSET)
+            .collect();
+        let known: BTreeSet<u32> = accounts.iter().map(|a| a.passwd.uid).collect();
+        for uid in uids.difference(&known) {
+            accounts.extend(crate::read::nss_account(*uid));
+        }
+    }
 
     let mut ttys: BTreeSet<String> = BTreeSet::new();
     ttys.extend(audit_sessions.iter().flat_map(|s| s.ttys.iter().cloned()));
@@ -417,8 +504,10 @@ pub fn scan(
             ssh,
             ssh_auth,
             tcp_by_pid,
+            tcp_last_receive,
             utmp,
             logind,
+            logind_from_bus,
             smb,
             nfs,
             accounts,
@@ -427,6 +516,59 @@ pub fn scan(
         },
         warnings: w,
     }
+}
+
+/// logind's sessions: over D-Bus when [`ScanOptions::logind`] says so and the bus has logind,
+/// else from the files. No bus, or no logind on it, falls back silently; a bus that fails
+/// (timeout, error reply) falls back with a warning.
+fn read_logind(
+    root: &Root,
+    opts: &ScanOptions,
+    w: &mut Vec<Warning>,
+) -> (Option<Vec<LogindSession>>, bool) {
+    use crate::read::logind_bus::{BusError, read_logind_bus, system_bus_address};
+    let address = match &opts.logind {
+        LogindSource::Files => None,
+        LogindSource::Bus(a) => Some(a.clone()),
+        LogindSource::Auto if root.is_host() => Some(system_bus_address()),
+        LogindSource::Auto => None,
+    };
+    if let Some(address) = address {
+        match read_logind_bus(&address, opts.bus_timeout) {
+            Ok(Some(sessions)) => return (Some(sessions), true),
+            Ok(None) | Err(BusError::NoBus(_)) => {}
+            Err(e) => w.push(Warning::general(
+                crate::WarningKind::Io,
+                format!("logind over D-Bus ({address}): {e}; reading /run/systemd/sessions"),
+            )),
+        }
+    }
+    (read_logind_sessions(root).into_items(w), false)
+}
+
+/// Loads the scanner's own network namespace's TCP table from sock_diag into `net` (so its
+/// `/proc/<pid>/net/tcp*` files are never read) with the last-receive times; on failure the
+/// files serve as before.
+fn own_namespace_by_sock_diag(
+    root: &Root,
+    sockets: Option<Vec<crate::parse::sock_diag::DiagSocket>>,
+    net: &mut NetTables,
+    last_receive: &mut BTreeMap<u64, Duration>,
+) {
+    let Ok(ns) = root.read_link("proc/self/ns/net") else {
+        return;
+    };
+    let Some(sockets) = sockets else {
+        return;
+    };
+    let mut table = crate::read::proc::TcpByInode::with_capacity(sockets.len());
+    for s in sockets {
+        if let Some(d) = s.last_receive {
+            last_receive.insert(s.entry.inode, d);
+        }
+        table.insert(s.entry.inode, s.entry);
+    }
+    net.insert_namespace(ns.to_string_lossy().into_owned(), table);
 }
 
 /// Lists `/proc` and reads every pid (core files), then the details of the processes that

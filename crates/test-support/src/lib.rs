@@ -20,14 +20,18 @@
 //!   path fails with EACCES; with no content a directory is created), `!dir` (create a
 //!   directory), `!symlink` (the content is the link target).
 //! - `//- process`: one process per line, see [`Proc::parse_line`].
-//! - `//- tcp`: one TCP socket per line (`inode= local= remote= state= uid=`), written to
-//!   `proc/net/tcp` or `tcp6` (IPv6 when either address is IPv6, or with `v6=1`).
+//! - `//- tcp`: one TCP socket per line (`inode= local= remote= state= uid= lastrcv=`),
+//!   written to `proc/net/tcp` or `tcp6` (IPv6 when either address is IPv6, or with `v6=1`).
+//!   `lastrcv=MS` is the socket's `tcpi_last_data_recv` (milliseconds since data last
+//!   arrived), which the real host gets from sock_diag; it goes to `sock_diag.txt`.
 //! - `//- utmp` / `//- wtmp`: one record per line, see [`parse_utmp_line`]; encoded by the
 //!   crate's own writer into `run/utmp` / `var/log/wtmp`.
 //! - `//- host`: `btime= hostname= boot_id= uptime=` overriding the defaults.
 //!
 //! Values may be double-quoted (`cmd="sshd: alice [priv]"`) and use `\xNN` escapes for
 //! non-UTF-8 bytes.
+
+pub mod dbus;
 
 use std::fs;
 use std::net::{IpAddr, SocketAddr};
@@ -354,6 +358,18 @@ pub fn parse_tcp_line(line: &str) -> TcpEntry {
     }
 }
 
+/// The `lastrcv=MS` of a `//- tcp` line, if any.
+pub fn parse_tcp_lastrcv(line: &str) -> Option<u64> {
+    parse_kv(line)
+        .into_iter()
+        .find(|(k, _)| k == "lastrcv")
+        .map(|(_, v)| {
+            String::from_utf8_lossy(&v)
+                .parse()
+                .expect("lastrcv=MILLISECONDS")
+        })
+}
+
 /// Splits `k=v k2="v 2"` into pairs, decoding escapes in values.
 pub fn parse_kv(s: &str) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -444,6 +460,8 @@ pub struct Fixture {
     pub procs: Vec<Proc>,
     /// TCP sockets.
     pub tcp: Vec<TcpEntry>,
+    /// `tcpi_last_data_recv` in milliseconds by socket inode (`lastrcv=` in `//- tcp`).
+    pub last_receive: Vec<(u64, u64)>,
     /// utmp records (`run/utmp`); `None` = no utmp file.
     pub utmp: Option<Vec<UtmpRecord>>,
     /// wtmp records (`var/log/wtmp`).
@@ -484,7 +502,15 @@ impl Fixture {
             };
             match header.as_str() {
                 "process" => f.procs.extend(content_lines().map(Proc::parse_line)),
-                "tcp" => f.tcp.extend(content_lines().map(parse_tcp_line)),
+                "tcp" => {
+                    for line in content_lines() {
+                        let e = parse_tcp_line(line);
+                        if let Some(ms) = parse_tcp_lastrcv(line) {
+                            f.last_receive.push((e.inode, ms));
+                        }
+                        f.tcp.push(e);
+                    }
+                }
                 "utmp" => f
                     .utmp
                     .get_or_insert_with(Vec::new)
@@ -594,6 +620,13 @@ impl Fixture {
                 text.push_str(&format_tcp_line(i, e));
             }
             write(dir, format!("proc/net/{name}"), text);
+        }
+        if !self.last_receive.is_empty() {
+            let mut text = String::from("# inode tcpi_last_data_recv(ms)\n");
+            for (inode, ms) in &self.last_receive {
+                text.push_str(&format!("{inode} {ms}\n"));
+            }
+            write(dir, linmgmt_sources::read::sock_diag::FIXTURE_FILE, text);
         }
         let layout = self.layout.unwrap_or_default();
         if let Some(u) = &self.utmp {

@@ -1,8 +1,9 @@
 //! systemd-logind sessions: the `/run/systemd/sessions/<id>` KEY=VALUE files.
 //!
 //! The files say "private data, do not parse", but sd-login's `sd_session_get_*` reads exactly
-//! these, and they are the only logind source without D-Bus. [`LogindSession`] is shaped so the
-//! later D-Bus path (`org.freedesktop.login1.Session` properties) can fill the same struct.
+//! these, and they are the only logind source without D-Bus. [`LogindSession`] is filled the
+//! same way from the D-Bus `org.freedesktop.login1.Session` properties
+//! ([`session_from_properties`], used by `read::logind_bus`).
 //! Parsing is lenient: unknown keys are kept in `extra`, bad values become `None`.
 
 use jiff::Timestamp;
@@ -110,6 +111,109 @@ pub fn parse_session_file(id: &str, text: &str) -> LogindSession {
     s
 }
 
+/// A D-Bus property value, reduced to the shapes `org.freedesktop.login1.Session` uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PropValue {
+    /// `s` or `o`.
+    Str(String),
+    /// `b`.
+    Bool(bool),
+    /// `u` (and the other 32-bit integers).
+    U32(u32),
+    /// `t`.
+    U64(u64),
+    /// A structure, such as `User (uo)` or `Seat (so)`.
+    Struct(Vec<PropValue>),
+    /// Anything else (arrays, dictionaries …): not used.
+    Other,
+}
+
+/// Fills a session from its `org.freedesktop.login1.Session` properties (`GetAll`).
+///
+/// Zero means "unset" for the numeric properties (`Leader`, `Audit`, `VTNr`, the
+/// timestamps), and an empty string for the text ones, as in the files; unknown properties are
+/// kept in `extra` as text when they are simple.
+pub fn session_from_properties(id: &str, props: &[(String, PropValue)]) -> LogindSession {
+    let mut s = LogindSession {
+        id: id.to_string(),
+        ..LogindSession::default()
+    };
+    let text = |v: &PropValue| match v {
+        PropValue::Str(t) if !t.is_empty() => Some(t.clone()),
+        _ => None,
+    };
+    let boolean = |v: &PropValue| match v {
+        PropValue::Bool(b) => Some(*b),
+        _ => None,
+    };
+    let nonzero = |v: &PropValue| match v {
+        PropValue::U32(n) if *n != 0 => Some(*n),
+        _ => None,
+    };
+    let time = |v: &PropValue| match v {
+        PropValue::U64(us) if *us != 0 => i64::try_from(*us)
+            .ok()
+            .and_then(|us| Timestamp::from_microsecond(us).ok()),
+        _ => None,
+    };
+    for (name, v) in props {
+        match name.as_str() {
+            "Id" => {
+                if let Some(t) = text(v) {
+                    s.id = t;
+                }
+            }
+            "User" => {
+                s.uid = match v {
+                    PropValue::Struct(f) => match f.first() {
+                        Some(PropValue::U32(uid)) => Some(*uid),
+                        _ => None,
+                    },
+                    _ => None,
+                }
+            }
+            "Name" => s.user = text(v),
+            "Active" => s.active = boolean(v),
+            "State" => s.state = text(v),
+            "Remote" => s.remote = boolean(v),
+            "Type" => s.session_type = text(v),
+            "Class" => s.class = text(v),
+            "Scope" => s.scope = text(v),
+            "Seat" => {
+                s.seat = match v {
+                    PropValue::Struct(f) => f.first().and_then(text),
+                    _ => None,
+                }
+            }
+            "TTY" => s.tty = text(v),
+            "Display" => s.display = text(v),
+            "RemoteHost" => s.remote_host = text(v),
+            "RemoteUser" => s.remote_user = text(v),
+            "Service" => s.service = text(v),
+            "Desktop" => s.desktop = text(v),
+            "VTNr" => s.vtnr = nonzero(v),
+            "Leader" => s.leader = nonzero(v),
+            "Audit" => s.audit = nonzero(v).filter(|&a| a != crate::AUDIT_UNSET),
+            "Timestamp" => s.started = time(v),
+            "IdleHint" => s.idle_hint = boolean(v),
+            "IdleSinceHint" => s.idle_since = time(v),
+            _ => {
+                let shown = match v {
+                    PropValue::Str(t) => Some(t.clone()),
+                    PropValue::Bool(b) => Some(b.to_string()),
+                    PropValue::U32(n) => Some(n.to_string()),
+                    PropValue::U64(n) => Some(n.to_string()),
+                    _ => None,
+                };
+                if let Some(shown) = shown {
+                    s.extra.push((name.clone(), shown));
+                }
+            }
+        }
+    }
+    s
+}
+
 /// systemd's `parse_boolean`.
 fn parse_bool(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
@@ -165,6 +269,60 @@ mod tests {
             s.extra
                 .iter()
                 .any(|(k, v)| k == "MONOTONIC" && v == "350000000")
+        );
+    }
+
+    #[test]
+    fn from_dbus_properties() {
+        let p = |n: &str, v: PropValue| (n.to_string(), v);
+        let s = session_from_properties(
+            "/org/freedesktop/login1/session/_32",
+            &[
+                p("Id", PropValue::Str("2".into())),
+                p(
+                    "User",
+                    PropValue::Struct(vec![
+                        PropValue::U32(1001),
+                        PropValue::Str("/org/freedesktop/login1/user/_1001".into()),
+                    ]),
+                ),
+                p("Name", PropValue::Str("alice".into())),
+                p("Timestamp", PropValue::U64(1_763_775_000_123_456)),
+                p("TTY", PropValue::Str(String::new())),
+                p("Remote", PropValue::Bool(true)),
+                p("RemoteHost", PropValue::Str("10.0.0.5".into())),
+                p("Service", PropValue::Str("sshd".into())),
+                p("Leader", PropValue::U32(10086)),
+                p("Audit", PropValue::U32(2)),
+                p("VTNr", PropValue::U32(0)),
+                p(
+                    "Seat",
+                    PropValue::Struct(vec![
+                        PropValue::Str(String::new()),
+                        PropValue::Str("/".into()),
+                    ]),
+                ),
+                p("IdleHint", PropValue::Bool(false)),
+                p("IdleSinceHint", PropValue::U64(0)),
+                p("LockedHint", PropValue::Bool(false)),
+                p("Devices", PropValue::Other),
+            ],
+        );
+        assert_eq!(s.id, "2");
+        assert_eq!((s.uid, s.user.as_deref()), (Some(1001), Some("alice")));
+        assert_eq!((s.leader, s.audit, s.vtnr), (Some(10086), Some(2), None));
+        assert_eq!((s.tty, s.seat), (None, None));
+        assert_eq!(
+            (s.remote, s.idle_hint, s.idle_since),
+            (Some(true), Some(false), None)
+        );
+        assert_eq!(
+            s.started,
+            Some(Timestamp::from_microsecond(1_763_775_000_123_456).unwrap())
+        );
+        assert_eq!(
+            s.extra,
+            vec![("LockedHint".to_string(), "false".to_string())]
         );
     }
 

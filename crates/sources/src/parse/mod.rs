@@ -1,7 +1,8 @@
 //! Pure parsers and encoders: bytes or text in, plain data out, no file system access.
 //!
-//! Keeping them pure makes them testable from literals, fuzzable, and reusable by the logind
-//! D-Bus path later (which fills the same structs from another transport).
+//! Keeping them pure makes them testable from literals, fuzzable, and reusable by other
+//! transports: the logind D-Bus path fills the same structs as the session files, and the
+//! sock_diag netlink answer the same [`net::TcpEntry`] rows as `/proc/net/tcp`.
 
 pub mod accounts;
 pub mod logind;
@@ -9,6 +10,7 @@ pub mod net;
 pub mod nfs;
 pub mod proc;
 pub mod smb;
+pub mod sock_diag;
 pub mod sshd;
 pub mod utmp;
 

@@ -4,7 +4,9 @@
 //! errors into warnings. A source that does not exist on this host (no nfsd, no logind, no
 //! Samba) is an empty result without a warning; a source that exists but fails warns.
 
+pub mod logind_bus;
 pub mod proc;
+pub mod sock_diag;
 
 use std::io;
 use std::net::SocketAddr;
@@ -246,6 +248,28 @@ pub struct Account {
     /// `Some(true)` when the shadow password starts with `!` or `*`; `None` when shadow was
     /// not readable (not root) or has no entry.
     pub locked: Option<bool>,
+    /// Found through NSS (`getpwuid_r`), not in `/etc/passwd`: a directory user (LDAP, SSSD).
+    pub from_nss: bool,
+}
+
+/// The NSS entry of `uid` on the running host (`getpwuid_r` through nix: whatever
+/// `/etc/nsswitch.conf` configures). Only for the real host root; `None` when unknown.
+pub fn nss_account(uid: u32) -> Option<Account> {
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()??;
+    let gecos = user.gecos.to_string_lossy().into_owned();
+    Some(Account {
+        passwd: PasswdEntry {
+            name: user.name,
+            uid,
+            gid: user.gid.as_raw(),
+            full_name: gecos.split(',').next().unwrap_or("").to_string(),
+            gecos,
+            home: user.dir.to_string_lossy().into_owned(),
+            shell: user.shell.to_string_lossy().into_owned(),
+        },
+        locked: None,
+        from_nss: true,
+    })
 }
 
 /// Reads `/etc/passwd` and, if readable, `/etc/shadow`. An unreadable shadow is silent (only
@@ -278,6 +302,7 @@ pub fn read_accounts(root: &Root) -> Collected<Vec<Account>> {
         .map(|passwd| Account {
             locked: locks.get(&passwd.name).copied(),
             passwd,
+            from_nss: false,
         })
         .collect();
     Collected { items, warnings }

@@ -275,6 +275,12 @@ impl NetTables {
         NetTables::default()
     }
 
+    /// Uses `table` for the network namespace whose `/proc/<pid>/ns/net` link reads `ns`
+    /// (the scanner's own, answered by sock_diag), so its files are never read.
+    pub fn insert_namespace(&mut self, ns: String, table: TcpByInode) {
+        self.by_ns.insert(ns, Arc::new(table));
+    }
+
     /// The TCP rows of `inodes` (a process's sockets), in the order given.
     ///
     /// Socket inodes are unique system-wide (one sockfs), so tables already loaded are tried

@@ -1,0 +1,316 @@
+//! `linmgmt serve` and `linmgmt user add`: the CIM-XML server and its users file.
+
+use crate::args::Cli;
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use linmgmt_cim::SystemContext;
+use linmgmt_engine::{MemoryProvider, Provider};
+use linmgmt_providers::HostProvider;
+use linmgmt_schema::Repository;
+use linmgmt_server::users::{UserEntry, hash_password, parse_users, upsert_user, valid_name};
+use linmgmt_server::{Authenticator, Config, EngineParts, HostFactory, Listen, Role, Snapshots};
+use linmgmt_sources::command::{CommandRunner, FixtureRunner, SystemRunner};
+use linmgmt_sources::{Root, ScanOptions};
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `linmgmt serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to listen: ADDR:PORT, or http://ADDR:PORT / https://ADDR:PORT to choose per
+    /// listener (repeatable). A bare ADDR:PORT is HTTPS when --tls-cert is given. Default:
+    /// 127.0.0.1:5988 (HTTP), or [::]:5989 (HTTPS) with --tls-cert.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Vec<String>,
+
+    /// The certificate chain (PEM, leaf first) for HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM) for HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// The users file (`linmgmt user add` writes it).
+    #[arg(long, value_name = "FILE")]
+    pub users: PathBuf,
+
+    /// Allow plain HTTP on addresses other than loopback (passwords then cross the
+    /// network in clear text).
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// How old, at most, the host snapshot a request sees may be, in seconds (one scan
+    /// of the host serves every client meanwhile).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub max_age: f64,
+
+    /// The most connections open at once.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_connections: usize,
+
+    /// The largest request body accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body: usize,
+
+    /// Seconds a client may take to send its request headers; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub header_timeout: u64,
+
+    /// Log level: error, warn, info (one line per request), debug, trace.
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        default_value = "info",
+        env = "LINMGMT_LOG"
+    )]
+    pub log_level: String,
+}
+
+/// `linmgmt user ...`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user to a users file, or replace its password and role. The password is read
+    /// from standard input (one line).
+    Add {
+        /// The user name; for role `user`, the Unix user whose sessions it may see.
+        name: String,
+        /// The users file (created, mode 0600, if missing).
+        #[arg(long, value_name = "FILE")]
+        users: PathBuf,
+        /// admin (everything) or user (only the sessions of the Unix user of the same name).
+        #[arg(long, default_value = "user", value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+fn parse_listen(spec: &str, tls: bool) -> anyhow::Result<(SocketAddr, bool)> {
+    let (addr, tls) = match spec.split_once("://") {
+        Some(("http", rest)) => (rest, false),
+        Some(("https", rest)) => {
+            if !tls {
+                bail!("--listen {spec}: HTTPS needs --tls-cert and --tls-key");
+            }
+            (rest, true)
+        }
+        Some((scheme, _)) => bail!("--listen {spec}: unknown scheme {scheme} (http or https)"),
+        None => (spec, tls),
+    };
+    let addr = addr
+        .to_socket_addrs()
+        .with_context(|| format!("--listen {spec}: not ADDR:PORT"))?
+        .next()
+        .with_context(|| format!("--listen {spec}: no address"))?;
+    Ok((addr, tls))
+}
+
+fn init_logging(level: &str) -> anyhow::Result<()> {
+    let level: tracing_subscriber::filter::LevelFilter = level
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--log-level {level}: error, warn, info, debug or trace"))?;
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_target(false)
+        .with_writer(io::stderr)
+        .init();
+    Ok(())
+}
+
+/// The engine's ingredients for `serve`: the schema, the interop instances, and either the
+/// host (a fresh provider per snapshot) or the `--instances` test data.
+fn engine_parts(cli: &Cli, root: &Path, tz: &jiff::tz::TimeZone) -> anyhow::Result<EngineParts> {
+    let repository = Arc::new(Repository::builtin().context("loading the built-in schema")?);
+    let server = crate::host_name(root);
+    let mut static_providers: Vec<Arc<dyn Provider>> = vec![Arc::new(
+        linmgmt_server::interop_provider(&repository, &server),
+    )];
+    for file in &cli.instances {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let instances = repository
+            .instantiate(
+                linmgmt_engine::DEFAULT_NAMESPACE,
+                &file.display().to_string(),
+                &text,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        static_providers.push(Arc::new(MemoryProvider::new(instances)));
+    }
+    let host: Option<HostFactory> = if cli.instances.is_empty() {
+        let mut options = ScanOptions {
+            smbstatus_program: cli.smbstatus.clone(),
+            ..ScanOptions::default()
+        };
+        if !cli.sshd_logs.is_empty() {
+            options.sshd_logs = cli.sshd_logs.clone();
+        }
+        let on_host = root == Path::new("/");
+        let sources_root = if on_host {
+            Root::host()
+        } else {
+            Root::new(root)
+        };
+        let tz = tz.clone();
+        Some(Arc::new(move || {
+            let runner: Box<dyn CommandRunner> = if on_host {
+                Box::new(SystemRunner)
+            } else {
+                Box::new(FixtureRunner::new(sources_root.clone()))
+            };
+            HostProvider::new(
+                sources_root.clone(),
+                options.clone(),
+                runner,
+                tz.clone(),
+                jiff::Timestamp::now(),
+            )
+        }))
+    } else {
+        None
+    };
+    Ok(EngineParts {
+        repository,
+        context: SystemContext { server },
+        compile: linmgmt_wql::CompileOptions {
+            time_zone: tz.clone(),
+        },
+        static_providers,
+        host,
+    })
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging(&args.log_level)?;
+    let text = std::fs::read_to_string(&args.users)
+        .with_context(|| format!("reading the users file {}", args.users.display()))?;
+    let users = parse_users(&text).with_context(|| format!("{}", args.users.display()))?;
+    if users.is_empty() {
+        bail!(
+            "{} has no users; add one with `linmgmt user add NAME --users {}`",
+            args.users.display(),
+            args.users.display()
+        );
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(linmgmt_server::load_tls(cert, key)?),
+        _ => None,
+    };
+    let specs: Vec<String> = if args.listen.is_empty() {
+        vec![
+            if tls.is_some() {
+                "[::]:5989"
+            } else {
+                "127.0.0.1:5988"
+            }
+            .to_owned(),
+        ]
+    } else {
+        args.listen.clone()
+    };
+    let mut listen = Vec::new();
+    for spec in &specs {
+        let (addr, use_tls) = parse_listen(spec, tls.is_some())?;
+        listen.push(Listen {
+            addr,
+            tls: if use_tls { tls.clone() } else { None },
+        });
+    }
+    if !(args.max_age >= 0.0 && args.max_age.is_finite()) {
+        bail!("--max-age {}: seconds, 0 or more", args.max_age);
+    }
+    let mut config = Config {
+        listen,
+        insecure: args.insecure,
+        ..Config::default()
+    };
+    config.http.max_connections = args.max_connections.max(1);
+    config.http.max_body = args.max_body;
+    config.http.header_timeout = Duration::from_secs(args.header_timeout.max(1));
+    let root = cli.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let tz = crate::time_zone(&root);
+    let parts = engine_parts(cli, &root, &tz)?;
+    let max_age = Duration::from_secs_f64(args.max_age);
+    let auth = Arc::new(Authenticator::new(users, Duration::from_secs(300)));
+    linmgmt_server::serve_blocking(
+        config,
+        auth,
+        move || Snapshots::new(parts, max_age),
+        |addrs| {
+            for (addr, tls) in addrs {
+                let scheme = if *tls { "https" } else { "http" };
+                tracing::info!("listening on {scheme}://{addr}");
+            }
+        },
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a `user` subcommand.
+pub fn user(command: &UserCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        UserCommand::Add { name, users, role } => {
+            if !valid_name(name) {
+                bail!("{name:?} is not a valid user name (letters, digits, `_`, `-`, `.`)");
+            }
+            let stdin = io::stdin();
+            if stdin.is_terminal() {
+                eprint!("password for {name} (echoed; or pipe it in): ");
+                io::stderr().flush()?;
+            }
+            let mut password = String::new();
+            stdin.lock().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            if password.is_empty() {
+                bail!("empty password: give one line on standard input");
+            }
+            let old = match std::fs::read_to_string(users) {
+                Ok(t) => t,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    "# linmgmt users: NAME:ROLE:ARGON2ID-HASH (written by `linmgmt user add`)\n"
+                        .to_owned()
+                }
+                Err(e) => return Err(e).with_context(|| format!("reading {}", users.display())),
+            };
+            parse_users(&old).with_context(|| format!("{}", users.display()))?;
+            let entry = UserEntry {
+                name: name.clone(),
+                role: *role,
+                hash: hash_password(password),
+            };
+            write_private(users, &upsert_user(&old, &entry))?;
+            eprintln!("{name} ({role}) written to {}", users.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Writes `text` to `path` with mode 0600, replacing it atomically.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let tmp = match dir {
+        Some(d) => d.join(format!(".{}.tmp", std::process::id())),
+        None => PathBuf::from(format!(".{}.tmp", std::process::id())),
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

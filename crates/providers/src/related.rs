@@ -1,0 +1,472 @@
+//! The classes around the sessions and the associations that link them (design.md §5):
+//! `Win32_UserAccount`, `Win32_Process`, `Win32_ServerConnection`, `Win32_Share`, and
+//! `Win32_LoggedOnUser`, `Win32_SessionProcess`, `Win32_SessionConnection`,
+//! `Win32_ConnectionShare`.
+
+use crate::{LogonFacts, ServerFacts, cim_time, put, string};
+use jiff::tz::TimeZone;
+use linmgmt_cim::{ClassDef, Instance, KeyValue, Name, ObjectPath, Value};
+use linmgmt_engine::Warning;
+use linmgmt_sources::Snapshot;
+use linmgmt_sources::parse::smb::SmbTcon;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+/// The namespace of every path built here.
+const CIMV2: &str = "root/cimv2";
+
+/// Where references point: the host, as WMI writes `\\HOST\root\cimv2:…` in references.
+pub struct Context<'a> {
+    /// The host name (`__SERVER`, and the `Domain` of local accounts).
+    pub host: &'a str,
+    /// The time zone for datetimes.
+    pub time_zone: &'a TimeZone,
+}
+
+fn path(ctx: &Context<'_>, class: &str, keys: Vec<(&str, KeyValue)>) -> Value {
+    let keys = keys.into_iter().map(|(k, v)| (Name::new(k), v)).collect();
+    Value::Reference(ObjectPath::instance(class, keys).with_location(ctx.host, CIMV2))
+}
+
+fn s(v: &str) -> KeyValue {
+    KeyValue::String(v.to_owned())
+}
+
+/// The Samba user behind each SMB tree connect.
+fn tcon_user<'a>(snap: &'a Snapshot, tcon: &SmbTcon) -> Option<&'a str> {
+    let smb = snap.smb.status()?;
+    let session = smb
+        .sessions
+        .iter()
+        .find(|s| s.session_id.as_str() == tcon.session_id.as_deref().unwrap_or_default())?;
+    session.username.as_deref()
+}
+
+/// `Win32_UserAccount`: local accounts from `/etc/passwd`, SIDs as Samba maps Unix users.
+pub fn accounts(
+    snap: &Snapshot,
+    viewer: Option<&str>,
+    ctx: &Context<'_>,
+    class: &Arc<ClassDef>,
+    w: &mut Vec<Warning>,
+) -> Vec<Instance> {
+    snap.accounts
+        .iter()
+        .filter(|a| viewer.is_none_or(|v| v == a.passwd.name))
+        .map(|a| {
+            let p = &a.passwd;
+            let mut i = Instance::new(class.clone());
+            put(&mut i, "Domain", string(ctx.host), w);
+            put(&mut i, "Name", string(p.name.clone()), w);
+            put(
+                &mut i,
+                "Caption",
+                string(format!("{}\\{}", ctx.host, p.name)),
+                w,
+            );
+            put(&mut i, "Description", string(p.gecos.clone()), w);
+            put(&mut i, "FullName", string(p.full_name.clone()), w);
+            put(&mut i, "SID", string(format!("S-1-22-1-{}", p.uid)), w);
+            put(&mut i, "SIDType", Some(Value::Uint8(1)), w);
+            put(&mut i, "LocalAccount", Some(Value::Boolean(true)), w);
+            // 512: UF_NORMAL_ACCOUNT.
+            put(&mut i, "AccountType", Some(Value::Uint32(512)), w);
+            put(&mut i, "Disabled", a.locked.map(Value::Boolean), w);
+            put(
+                &mut i,
+                "Status",
+                string(if a.locked == Some(true) {
+                    "Degraded"
+                } else {
+                    "OK"
+                }),
+                w,
+            );
+            i
+        })
+        .collect()
+}
+
+/// `Win32_Process`: every process (or only `pids`), with what `/proc` tells truthfully.
+pub fn processes(
+    snap: &Snapshot,
+    pids: Option<&HashSet<u32>>,
+    ctx: &Context<'_>,
+    class: &Arc<ClassDef>,
+    w: &mut Vec<Warning>,
+) -> Vec<Instance> {
+    // Times in /proc are clock ticks (100 per second); WMI counts 100 ns units.
+    const TICK_IN_100NS: u64 = 100_000;
+    let page_size: u64 = 4096;
+    snap.processes
+        .iter()
+        .filter(|p| pids.is_none_or(|set| set.contains(&p.pid())))
+        .map(|p| {
+            let mut i = Instance::new(class.clone());
+            let name = p
+                .exe
+                .as_ref()
+                .and_then(|e| e.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| p.stat.comm.clone());
+            put(&mut i, "Handle", string(p.pid().to_string()), w);
+            put(&mut i, "ProcessId", Some(Value::Uint32(p.pid())), w);
+            put(&mut i, "ParentProcessId", Some(Value::Uint32(p.ppid())), w);
+            put(&mut i, "Name", string(name.clone()), w);
+            put(&mut i, "Caption", string(name), w);
+            if p.details && !p.cmdline.is_empty() {
+                put(&mut i, "CommandLine", string(p.cmdline.join(" ")), w);
+            }
+            put(
+                &mut i,
+                "ExecutablePath",
+                p.exe
+                    .as_ref()
+                    .map(|e| Value::String(e.display().to_string())),
+                w,
+            );
+            put(
+                &mut i,
+                "CreationDate",
+                p.start_time.and_then(|t| cim_time(t, ctx.time_zone)),
+                w,
+            );
+            put(
+                &mut i,
+                "KernelModeTime",
+                Some(Value::Uint64(p.stat.stime * TICK_IN_100NS)),
+                w,
+            );
+            put(
+                &mut i,
+                "UserModeTime",
+                Some(Value::Uint64(p.stat.utime * TICK_IN_100NS)),
+                w,
+            );
+            put(
+                &mut i,
+                "Priority",
+                Some(Value::Uint32(
+                    u32::try_from(p.stat.priority.max(0)).unwrap_or(0),
+                )),
+                w,
+            );
+            put(
+                &mut i,
+                "ThreadCount",
+                Some(Value::Uint32(
+                    u32::try_from(p.stat.num_threads.max(0)).unwrap_or(0),
+                )),
+                w,
+            );
+            put(&mut i, "VirtualSize", Some(Value::Uint64(p.stat.vsize)), w);
+            put(
+                &mut i,
+                "WorkingSetSize",
+                Some(Value::Uint64(
+                    u64::try_from(p.stat.rss.max(0)).unwrap_or(0) * page_size,
+                )),
+                w,
+            );
+            put(&mut i, "CSName", string(ctx.host), w);
+            put(&mut i, "CreationClassName", string("Win32_Process"), w);
+            put(
+                &mut i,
+                "CSCreationClassName",
+                string("Win32_ComputerSystem"),
+                w,
+            );
+            put(
+                &mut i,
+                "OSCreationClassName",
+                string("Win32_OperatingSystem"),
+                w,
+            );
+            put(
+                &mut i,
+                "Status",
+                string(if p.stat.state == 'Z' {
+                    "Degraded"
+                } else {
+                    "OK"
+                }),
+                w,
+            );
+            i
+        })
+        .collect()
+}
+
+/// One SMB tree connect, as `Win32_ServerConnection` sees it.
+struct Connection<'a> {
+    tcon: &'a SmbTcon,
+    user: &'a str,
+    share: &'a str,
+    machine: String,
+}
+
+/// The SMB tree connects, of one user when `viewer` is given.
+fn connections<'a>(snap: &'a Snapshot, viewer: Option<&str>) -> Vec<Connection<'a>> {
+    let Some(smb) = snap.smb.status() else {
+        return Vec::new();
+    };
+    smb.tcons
+        .iter()
+        .filter_map(|t| {
+            Some(Connection {
+                tcon: t,
+                user: tcon_user(snap, t)?,
+                share: t.service.as_deref()?,
+                machine: t.machine.clone()?,
+            })
+        })
+        .filter(|c| viewer.is_none_or(|v| v == c.user))
+        .collect()
+}
+
+/// `Win32_ServerConnection`: one per SMB tree connect.
+pub fn server_connections(
+    snap: &Snapshot,
+    viewer: Option<&str>,
+    class: &Arc<ClassDef>,
+    w: &mut Vec<Warning>,
+) -> Vec<Instance> {
+    let Some(smb) = snap.smb.status() else {
+        return Vec::new();
+    };
+    let tcons_per_pid: BTreeMap<Option<u32>, usize> =
+        smb.tcons.iter().fold(BTreeMap::new(), |mut m, t| {
+            *m.entry(t.pid).or_insert(0) += 1;
+            m
+        });
+    connections(snap, viewer)
+        .into_iter()
+        .map(|c| {
+            let mut i = Instance::new(class.clone());
+            // Opens carry the serving process and the share's directory, not the tree
+            // connect: with one tree connect per process every open is its; otherwise the
+            // opens under a directory named like the share.
+            let files = smb
+                .opens
+                .iter()
+                .filter(|o| o.pid.is_some() && o.pid == c.tcon.pid)
+                .filter(|o| {
+                    tcons_per_pid.get(&c.tcon.pid) == Some(&1)
+                        || o.service_path
+                            .as_deref()
+                            .is_some_and(|p| p.rsplit('/').next() == Some(c.share))
+                })
+                .count();
+            put(&mut i, "ComputerName", string(c.machine.clone()), w);
+            put(&mut i, "ShareName", string(c.share), w);
+            put(&mut i, "UserName", string(c.user), w);
+            put(
+                &mut i,
+                "Caption",
+                string(format!("{} on {} from {}", c.user, c.share, c.machine)),
+                w,
+            );
+            put(&mut i, "Name", string(c.share), w);
+            put(&mut i, "Status", string("OK"), w);
+            let active = c.tcon.connected_at.map(|t| {
+                snap.taken_at
+                    .as_second()
+                    .saturating_sub(t.as_second())
+                    .max(0)
+            });
+            put(
+                &mut i,
+                "ActiveTime",
+                active.map(|a| Value::Uint32(u32::try_from(a).unwrap_or(u32::MAX))),
+                w,
+            );
+            put(
+                &mut i,
+                "ConnectionID",
+                c.tcon.tcon_id.parse().ok().map(Value::Uint32),
+                w,
+            );
+            put(
+                &mut i,
+                "NumberOfFiles",
+                Some(Value::Uint32(files as u32)),
+                w,
+            );
+            put(&mut i, "NumberOfUsers", Some(Value::Uint32(1)), w);
+            i
+        })
+        .collect()
+}
+
+/// `Win32_Share`: the Samba shares in use (their directories when Samba reports open
+/// files under them).
+pub fn shares(
+    snap: &Snapshot,
+    viewer: Option<&str>,
+    class: &Arc<ClassDef>,
+    w: &mut Vec<Warning>,
+) -> Vec<Instance> {
+    let Some(smb) = snap.smb.status() else {
+        return Vec::new();
+    };
+    let mut names: Vec<&str> = connections(snap, viewer).iter().map(|c| c.share).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| {
+            let mut i = Instance::new(class.clone());
+            let dir = smb
+                .opens
+                .iter()
+                .filter_map(|o| o.service_path.as_deref())
+                .find(|p| p.rsplit('/').next() == Some(name));
+            put(&mut i, "Name", string(name), w);
+            put(&mut i, "Caption", string(name), w);
+            put(&mut i, "Path", dir.map(|d| Value::String(d.to_owned())), w);
+            // 0: disk drive.
+            put(&mut i, "Type", Some(Value::Uint32(0)), w);
+            put(&mut i, "Status", string("OK"), w);
+            i
+        })
+        .collect()
+}
+
+/// `Win32_LoggedOnUser`: each logon session's account (the abstract `Win32_Account`, as
+/// WMI's references name it).
+pub fn logged_on_users(
+    logons: &[LogonFacts],
+    ctx: &Context<'_>,
+    class: &Arc<ClassDef>,
+    w: &mut Vec<Warning>,
+) -> Vec<Instance> {
+    logons
+        .iter()
+        .filter_map(|f| {
+            let user = f.user.as_deref()?;
+            let mut i = Instance::new(class.clone());
+            put(
+                &mut i,
+                "Antecedent",
+                Some(path(
+                    ctx,
+                    "Win32_Account",
+                    vec![("Domain", s(ctx.host)), ("Name", s(user))],
+                )),
+                w,
+            );
+            put(
+                &mut i,
+                "Dependent",
+                Some(path(
+                    ctx,
+                    "Win32_LogonSession",
+                    vec![("LogonId", s(&f.logon_id))],
+                )),
+                w,
+            );
+            Some(i)
+        })
+        .collect()
+}
+
+/// `Win32_SessionProcess`: each process in its logon session; the System session `"0"`
+/// holds every process without an audit session.
+pub fn session_processes(
+    logons: &[LogonFacts],
+    ctx: &Context<'_>,
+    class: &Arc<ClassDef>,
+    w: &mut Vec<Warning>,
+) -> Vec<Instance> {
+    let mut out = Vec::new();
+    for f in logons {
+        let session = path(ctx, "Win32_LogonSession", vec![("LogonId", s(&f.logon_id))]);
+        for pid in &f.pids {
+            let mut i = Instance::new(class.clone());
+            put(&mut i, "Antecedent", Some(session.clone()), w);
+            put(
+                &mut i,
+                "Dependent",
+                Some(path(
+                    ctx,
+                    "Win32_Process",
+                    vec![("Handle", s(&pid.to_string()))],
+                )),
+                w,
+            );
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// `Win32_SessionConnection`: each server session's tree connects (joined on
+/// ComputerName and UserName).
+pub fn session_connections(
+    snap: &Snapshot,
+    viewer: Option<&str>,
+    servers: &[ServerFacts],
+    ctx: &Context<'_>,
+    class: &Arc<ClassDef>,
+    w: &mut Vec<Warning>,
+) -> Vec<Instance> {
+    let mut out = Vec::new();
+    for c in connections(snap, viewer) {
+        let Some(session) = servers.iter().find(|s| {
+            s.computer_name.eq_ignore_ascii_case(&c.machine)
+                && s.user_name.eq_ignore_ascii_case(c.user)
+        }) else {
+            continue;
+        };
+        let mut i = Instance::new(class.clone());
+        let session_keys = vec![
+            ("ComputerName", s(&session.computer_name)),
+            ("UserName", s(&session.user_name)),
+        ];
+        put(
+            &mut i,
+            "Antecedent",
+            Some(path(ctx, "Win32_ServerSession", session_keys)),
+            w,
+        );
+        put(&mut i, "Dependent", Some(connection_path(ctx, &c)), w);
+        out.push(i);
+    }
+    out
+}
+
+fn connection_path(ctx: &Context<'_>, c: &Connection<'_>) -> Value {
+    path(
+        ctx,
+        "Win32_ServerConnection",
+        vec![
+            ("ComputerName", s(&c.machine)),
+            ("ShareName", s(c.share)),
+            ("UserName", s(c.user)),
+        ],
+    )
+}
+
+/// `Win32_ConnectionShare`: each tree connect's share.
+pub fn connection_shares(
+    snap: &Snapshot,
+    viewer: Option<&str>,
+    ctx: &Context<'_>,
+    class: &Arc<ClassDef>,
+    w: &mut Vec<Warning>,
+) -> Vec<Instance> {
+    connections(snap, viewer)
+        .iter()
+        .map(|c| {
+            let mut i = Instance::new(class.clone());
+            put(
+                &mut i,
+                "Antecedent",
+                Some(path(ctx, "Win32_Share", vec![("Name", s(c.share))])),
+                w,
+            );
+            put(&mut i, "Dependent", Some(connection_path(ctx, c)), w);
+            i
+        })
+        .collect()
+}

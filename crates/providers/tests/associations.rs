@@ -1,0 +1,242 @@
+//! Associations on a fixture root, through the engine: an ssh login with its processes and
+//! account, and Samba's real sample with its tree connects and share. Each check runs one
+//! query and compares the `__RELPATH`s of the results (sorted), or the error.
+
+use jiff::tz::TimeZone;
+use linmgmt_cim::SystemContext;
+use linmgmt_engine::{Engine, QueryOutput};
+use linmgmt_providers::{HostProvider, UserView};
+use linmgmt_schema::Repository;
+use linmgmt_sources::ScanOptions;
+use linmgmt_test_support::{Fixture, FixtureRoot, now};
+use linmgmt_wql::CompileOptions;
+use std::sync::Arc;
+
+const HOST: &str = r#"
+//- process
+pid=1 ppid=0 comm=init cmd=/sbin/init
+pid=900 ppid=1 comm=sshd cmd="sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"
+pid=10086 ppid=900 comm=sshd cmd="sshd: alice [priv]" start=2026-08-01T10:00:00Z ses=2 auid=1001 fds=socket:[18206]
+pid=10097 ppid=10086 comm=sshd cmd="sshd: alice@pts/0" uid=1001 ses=2 auid=1001 fds=socket:[18206],/dev/ptmx
+pid=10098 ppid=10097 comm=bash cmd=-bash uid=1001 ses=2 auid=1001 tty=pts/0
+pid=20000 ppid=900 comm=sshd cmd="sshd: bob [priv]" ses=3 auid=1002 fds=socket:[777]
+pid=20001 ppid=20000 comm=sshd cmd="sshd: bob@notty" uid=1002 ses=3 auid=1002 fds=socket:[777]
+pid=11000 ppid=1 comm=smbd argv=/usr/sbin/smbd|--foreground
+pid=11020 ppid=11000 comm=smbd argv=/usr/sbin/smbd|--foreground fds=socket:[5001]
+pid=11021 ppid=11000 comm=smbd argv=/usr/sbin/smbd|--foreground fds=socket:[5002]
+pid=11091 ppid=11000 comm=smbd argv=/usr/sbin/smbd|--foreground fds=socket:[5003]
+//- tcp
+inode=18206 local=10.0.0.1:22 remote=10.0.0.5:40574
+inode=777 local=10.0.0.1:22 remote=10.0.0.6:50000
+inode=5001 local=[::1]:4455 remote=[::1]:57516
+inode=5002 local=127.0.0.1:4455 remote=127.0.0.1:36026
+inode=5003 local=127.0.0.1:4455 remote=127.0.0.1:59456
+//- /etc/passwd
+root:x:0:0:root:/root:/bin/bash
+alice:x:1001:1001:Alice Liddell,,,:/home/alice:/bin/bash
+bob:x:1002:1002:Bob:/home/bob:/bin/bash
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+"#;
+
+fn root() -> FixtureRoot {
+    let sample = include_str!("../test_data/05_samba.fixture");
+    let smbstatus = &sample[sample.find("//- /smbstatus.json").expect("sample")..];
+    Fixture::parse(&format!("{HOST}{smbstatus}")).build()
+}
+
+fn engine(root: &FixtureRoot, viewer: Option<&str>) -> Engine {
+    let host = Arc::new(HostProvider::new(
+        root.root().clone(),
+        ScanOptions::default(),
+        Box::new(root.runner()),
+        TimeZone::UTC,
+        now(),
+    ));
+    let repo = Arc::new(Repository::builtin().expect("schema"));
+    let mut engine = Engine::new(
+        repo,
+        SystemContext {
+            server: "fixture-host".into(),
+        },
+        CompileOptions::default(),
+    );
+    match viewer {
+        Some(user) => engine.register(Arc::new(UserView::new(host, user))),
+        None => engine.register(host),
+    }
+    engine
+}
+
+fn check(engine: &Engine, query: &str, expect: &[&str]) {
+    let got = match engine.query("root/cimv2", query) {
+        Ok(answer) => match answer.value {
+            QueryOutput::Instances(set) => {
+                let mut paths: Vec<String> = set
+                    .instances
+                    .iter()
+                    .map(|i| i.path().map(|p| p.to_string()).unwrap_or_default())
+                    .collect();
+                paths.sort();
+                paths
+            }
+            QueryOutput::Classes(classes) => classes.iter().map(|c| c.name.to_string()).collect(),
+        },
+        Err(e) => vec![e.to_string()],
+    };
+    assert_eq!(got, expect, "{query}");
+}
+
+#[test]
+fn logon_session_to_account_and_processes_and_back() {
+    let root = root();
+    let e = engine(&root, None);
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="2"} WHERE AssocClass=Win32_LoggedOnUser"#,
+        &[r#"Win32_UserAccount.Domain="fixture-host",Name="alice""#],
+    );
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="2"} WHERE ResultClass=Win32_Process"#,
+        &[
+            r#"Win32_Process.Handle="10086""#,
+            r#"Win32_Process.Handle="10097""#,
+            r#"Win32_Process.Handle="10098""#,
+        ],
+    );
+    // Reverse: from the account to its sessions, from a process to its session.
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_UserAccount.Domain="fixture-host",Name="alice"}"#,
+        &[r#"Win32_LogonSession.LogonId="2""#],
+    );
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_Process.Handle="10098"} WHERE Role=Dependent"#,
+        &[r#"Win32_LogonSession.LogonId="2""#],
+    );
+    // The System session holds every process outside an audit session.
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="0"} WHERE ResultClass=Win32_Process KeysOnly"#,
+        &[
+            r#"Win32_Process.Handle="1""#,
+            r#"Win32_Process.Handle="11000""#,
+            r#"Win32_Process.Handle="11020""#,
+            r#"Win32_Process.Handle="11021""#,
+            r#"Win32_Process.Handle="11091""#,
+            r#"Win32_Process.Handle="900""#,
+        ],
+    );
+    check(
+        &e,
+        r#"REFERENCES OF {Win32_LogonSession.LogonId="3"} WHERE ResultClass=Win32_LoggedOnUser"#,
+        &[
+            r#"Win32_LoggedOnUser.Antecedent="\\\\fixture-host\\root\\cimv2:Win32_Account.Domain=\"fixture-host\",Name=\"bob\"",Dependent="\\\\fixture-host\\root\\cimv2:Win32_LogonSession.LogonId=\"3\"""#,
+        ],
+    );
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="2"} WHERE ClassDefsOnly"#,
+        &["Win32_UserAccount", "Win32_Process"],
+    );
+}
+
+#[test]
+fn smb_session_to_tree_connect_to_share() {
+    let root = root();
+    let e = engine(&root, None);
+    let alice_conn =
+        r#"Win32_ServerConnection.ComputerName="127.0.0.1",ShareName="share",UserName="alice""#;
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_ServerSession.ComputerName="127.0.0.1",UserName="alice"}"#,
+        &[alice_conn],
+    );
+    check(
+        &e,
+        &format!("ASSOCIATORS OF {{{alice_conn}}}"),
+        &[
+            r#"Win32_ServerSession.ComputerName="127.0.0.1",UserName="alice""#,
+            r#"Win32_Share.Name="share""#,
+        ],
+    );
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_Share.Name="share"} WHERE ResultClass=Win32_ServerConnection"#,
+        &[
+            r#"Win32_ServerConnection.ComputerName="127.0.0.1",ShareName="share",UserName="alice""#,
+            r#"Win32_ServerConnection.ComputerName="127.0.0.1",ShareName="share",UserName="nobody""#,
+            r#"Win32_ServerConnection.ComputerName="::1",ShareName="share",UserName="alice""#,
+        ],
+    );
+    // The open file is counted on alice's encrypted connection.
+    let set = match e.query("root/cimv2", "SELECT NumberOfFiles FROM Win32_ServerConnection WHERE UserName = 'alice' AND ComputerName = '127.0.0.1'").expect("query").value {
+        QueryOutput::Instances(set) => set,
+        QueryOutput::Classes(_) => panic!("instances expected"),
+    };
+    assert_eq!(
+        set.instances[0].get("NumberOfFiles"),
+        Some(&linmgmt_cim::Value::Uint32(1))
+    );
+}
+
+#[test]
+fn bad_association_queries() {
+    let root = root();
+    let e = engine(&root, None);
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_LogonSession.LogonId=2 } WHERE AssocClass=Win32_LoggedOnUser"#,
+        &[
+            "WBEM_E_INVALID_OBJECT_PATH (0x8004103A): whitespace is not allowed inside an object path",
+        ],
+    );
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="2"} WHERE AssocClass=Win32_LoggedOnUser AND Role=Dependent"#,
+        &[
+            "WBEM_E_INVALID_SYNTAX (0x80041021): ASSOCIATORS OF subclauses are separated by spaces, not AND",
+        ],
+    );
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="77"}"#,
+        &[r#"WBEM_E_NOT_FOUND (0x80041002): no instance Win32_LogonSession.LogonId="77""#],
+    );
+}
+
+#[test]
+fn a_user_sees_only_their_own() {
+    let root = root();
+    let e = engine(&root, Some("bob"));
+    check(
+        &e,
+        "SELECT * FROM Win32_LogonSession",
+        &[r#"Win32_LogonSession.LogonId="3""#],
+    );
+    check(
+        &e,
+        "SELECT * FROM Win32_ServerSession",
+        &[r#"Win32_ServerSession.ComputerName="10.0.0.6",UserName="bob""#],
+    );
+    check(
+        &e,
+        "SELECT * FROM Win32_UserAccount",
+        &[r#"Win32_UserAccount.Domain="fixture-host",Name="bob""#],
+    );
+    check(
+        &e,
+        "SELECT * FROM Win32_Process",
+        &[
+            r#"Win32_Process.Handle="20000""#,
+            r#"Win32_Process.Handle="20001""#,
+        ],
+    );
+    check(&e, "SELECT * FROM Win32_ServerConnection", &[]);
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="2"}"#,
+        &[r#"WBEM_E_NOT_FOUND (0x80041002): no instance Win32_LogonSession.LogonId="2""#],
+    );
+}

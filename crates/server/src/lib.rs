@@ -1,0 +1,353 @@
+//! The CIM-XML server behind `linmgmt serve` (DSP0200 over HTTP/1.1 and HTTPS).
+//!
+//! The async edge of linmgmt: listeners (plain or rustls), HTTP Basic authentication
+//! against an argon2id users file, request limits and timeouts, and dispatch to the
+//! synchronous engine on blocking threads. Decoding and encoding live in
+//! `linmgmt-cimxml`; the instances come from the engine over a shared host snapshot
+//! ([`snapshot`]).
+//!
+//! Robustness: a body limit, XML depth and element-count limits, DOCTYPE refused, a
+//! header-read timeout that also ends idle keep-alive connections, a body timeout, a TLS
+//! handshake timeout, a connection limit, and graceful shutdown.
+
+mod http;
+mod interop;
+mod ops;
+mod pull;
+pub mod snapshot;
+mod tls;
+pub mod users;
+
+pub use interop::interop_provider;
+pub use pull::PullLimits;
+pub use snapshot::{EngineParts, HostFactory, Snapshots};
+pub use tls::{TlsError, load_tls};
+pub use users::{Authenticator, Identity, Role, UserEntry};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use pull::Enumerations;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+
+/// Limits and timeouts of the HTTP layer.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    /// The largest request body accepted (413 above).
+    pub max_body: usize,
+    /// How long a client may take to send the request headers; also how long an idle
+    /// keep-alive connection is kept open.
+    pub header_timeout: Duration,
+    /// How long a client may take to send the body.
+    pub body_timeout: Duration,
+    /// How long a TLS handshake may take.
+    pub handshake_timeout: Duration,
+    /// How many connections may be open at once; more are refused (503 on plain HTTP).
+    pub max_connections: usize,
+    /// How long shutdown waits for requests in progress.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_body: 4 * 1024 * 1024,
+            header_timeout: Duration::from_secs(15),
+            body_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where to listen, and with which certificate.
+#[derive(Clone)]
+pub struct Listen {
+    /// The address.
+    pub addr: SocketAddr,
+    /// TLS, or plain HTTP when `None`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Everything the server needs besides the engine.
+#[derive(Clone)]
+pub struct Config {
+    /// The listeners.
+    pub listen: Vec<Listen>,
+    /// Allow plain HTTP on addresses other than loopback.
+    pub insecure: bool,
+    /// HTTP limits and timeouts.
+    pub http: HttpLimits,
+    /// XML limits.
+    pub xml: linmgmt_cimxml::Limits,
+    /// Enumeration contexts.
+    pub pull: PullLimits,
+    /// The Basic realm.
+    pub realm: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: Vec::new(),
+            insecure: false,
+            http: HttpLimits::default(),
+            xml: linmgmt_cimxml::Limits::default(),
+            pull: PullLimits::default(),
+            realm: "linmgmt".to_owned(),
+        }
+    }
+}
+
+/// A configuration the server refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Plain HTTP on a non-loopback address without `insecure`.
+    #[error(
+        "{0}: plain HTTP is only allowed on loopback; give --tls-cert/--tls-key, or --insecure"
+    )]
+    Insecure(SocketAddr),
+    /// No listener.
+    #[error("nothing to listen on")]
+    NoListener,
+    /// Binding failed.
+    #[error("listening on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+/// Shared by every connection.
+pub(crate) struct State {
+    pub(crate) config: Config,
+    pub(crate) auth: Arc<Authenticator>,
+    pub(crate) snapshots: Arc<Snapshots>,
+    pub(crate) enumerations: Enumerations,
+    pub(crate) argon2_slots: Semaphore,
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    state: Arc<State>,
+    listeners: Vec<(TcpListener, Option<TlsAcceptor>)>,
+}
+
+impl Server {
+    /// Checks the configuration and binds every listener.
+    pub async fn bind(
+        config: Config,
+        auth: Arc<Authenticator>,
+        snapshots: Arc<Snapshots>,
+    ) -> Result<Server, ServeError> {
+        if config.listen.is_empty() {
+            return Err(ServeError::NoListener);
+        }
+        for l in &config.listen {
+            if l.tls.is_none() && !l.addr.ip().is_loopback() && !config.insecure {
+                return Err(ServeError::Insecure(l.addr));
+            }
+        }
+        let mut listeners = Vec::new();
+        for l in &config.listen {
+            let listener = TcpListener::bind(l.addr)
+                .await
+                .map_err(|e| ServeError::Bind(l.addr, e))?;
+            listeners.push((listener, l.tls.clone().map(TlsAcceptor::from)));
+        }
+        let state = Arc::new(State {
+            enumerations: Enumerations::new(config.pull),
+            config,
+            auth,
+            snapshots,
+            argon2_slots: Semaphore::new(1),
+        });
+        Ok(Server { state, listeners })
+    }
+
+    /// The bound addresses (with the real ports when port 0 was asked for), and whether
+    /// each is TLS.
+    pub fn local_addrs(&self) -> Vec<(SocketAddr, bool)> {
+        self.listeners
+            .iter()
+            .filter_map(|(l, tls)| l.local_addr().ok().map(|a| (a, tls.is_some())))
+            .collect()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets requests in progress
+    /// finish (up to the grace period) and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let max = self.state.config.http.max_connections;
+        let slots = Arc::new(Semaphore::new(max));
+        let mut tasks = Vec::new();
+        for (listener, tls) in self.listeners {
+            tasks.push(tokio::spawn(accept_loop(
+                listener,
+                tls,
+                self.state.clone(),
+                slots.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        let sweeper = {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(15)).await;
+                    state.enumerations.sweep();
+                }
+            })
+        };
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; finishing requests in progress");
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+        sweeper.abort();
+        let grace = self.state.config.http.shutdown_grace;
+        let all = u32::try_from(max).unwrap_or(u32::MAX);
+        if tokio::time::timeout(grace, slots.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: some connections did not finish within {grace:?}");
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<State>,
+    slots: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let (mut tcp, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached; refusing a connection");
+            if tls.is_none() {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    tcp.write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+                    ),
+                )
+                .await;
+            }
+            continue;
+        };
+        let state = state.clone();
+        let stop = stop.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls {
+                None => serve_connection(tcp, peer, false, state, stop).await,
+                Some(acceptor) => {
+                    let timeout = state.config.http.handshake_timeout;
+                    match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, peer, true, state, stop).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    tls: bool,
+    state: Arc<State>,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = state.config.http;
+    let service = service_fn(move |req| http::handle(state.clone(), req, peer, tls));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true)
+        .max_headers(64)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(%peer, "connection: {e}");
+            }
+        }
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(limits.shutdown_grace, conn.as_mut()).await;
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        }
+        _ => std::future::pending::<()>().await,
+    }
+}
+
+/// Builds a multi-threaded runtime, binds, and serves until SIGTERM or SIGINT. `ready`
+/// is called with the bound addresses once the server accepts connections.
+pub fn serve_blocking(
+    config: Config,
+    auth: Arc<Authenticator>,
+    snapshots: impl FnOnce() -> Snapshots + Send + 'static,
+    ready: impl FnOnce(&[(SocketAddr, bool)]),
+) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(64)
+        .thread_name("linmgmt-serve")
+        .build()
+        .map_err(|e| ServeError::Bind(SocketAddr::from(([0, 0, 0, 0], 0)), e))?;
+    runtime.block_on(async move {
+        let snapshots = tokio::task::spawn_blocking(snapshots).await.map_err(|e| {
+            ServeError::Bind(
+                SocketAddr::from(([0, 0, 0, 0], 0)),
+                std::io::Error::other(e),
+            )
+        })?;
+        let server = Server::bind(config, auth, Arc::new(snapshots)).await?;
+        ready(&server.local_addrs());
+        server.run(shutdown_signal()).await;
+        Ok(())
+    })
+}
