@@ -21,7 +21,7 @@ use linmgmt_schema::Repository;
 use linmgmt_sources::command::{CommandRunner, FixtureRunner, SystemRunner};
 use linmgmt_sources::{Root, ScanOptions};
 use std::io::{self, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -142,33 +142,73 @@ fn time_zone(root: &Path) -> TimeZone {
         .unwrap_or(TimeZone::UTC)
 }
 
-fn host_provider(cli: &Cli, root: &Path, tz: &TimeZone) -> HostProvider {
-    let mut options = ScanOptions {
-        smbstatus_program: cli.smbstatus.clone(),
-        ..ScanOptions::default()
-    };
-    if !cli.sshd_logs.is_empty() {
-        options.sshd_logs = cli.sshd_logs.clone();
+/// How to scan the host: the root and the scan options the command line asks for. Cheap to
+/// clone, so the server can make a fresh provider for each snapshot.
+#[derive(Clone)]
+pub(crate) struct HostSettings {
+    root: PathBuf,
+    options: ScanOptions,
+}
+
+impl HostSettings {
+    pub(crate) fn from_cli(cli: &Cli, root: &Path) -> Self {
+        let mut options = ScanOptions {
+            smbstatus_program: cli.smbstatus.clone(),
+            ..ScanOptions::default()
+        };
+        if !cli.sshd_logs.is_empty() {
+            options.sshd_logs = cli.sshd_logs.clone();
+        }
+        HostSettings {
+            root: root.to_path_buf(),
+            options,
+        }
     }
-    let on_host = root == Path::new("/");
-    let sources_root = if on_host {
-        Root::host()
-    } else {
-        Root::new(root)
-    };
-    // A fixture root answers for smbstatus from its own files, never from the host.
-    let runner: Box<dyn CommandRunner> = if on_host {
-        Box::new(SystemRunner)
-    } else {
-        Box::new(FixtureRunner::new(sources_root.clone()))
-    };
-    HostProvider::new(
-        sources_root,
-        options,
-        runner,
-        tz.clone(),
-        jiff::Timestamp::now(),
-    )
+
+    /// A provider for the host as it is now.
+    pub(crate) fn provider(&self, tz: &TimeZone) -> HostProvider {
+        let on_host = self.root == Path::new("/");
+        let sources_root = if on_host {
+            Root::host()
+        } else {
+            Root::new(&self.root)
+        };
+        // A fixture root answers for smbstatus from its own files, never from the host.
+        let runner: Box<dyn CommandRunner> = if on_host {
+            Box::new(SystemRunner)
+        } else {
+            Box::new(FixtureRunner::new(sources_root.clone()))
+        };
+        HostProvider::new(
+            sources_root,
+            self.options.clone(),
+            runner,
+            tz.clone(),
+            jiff::Timestamp::now(),
+        )
+    }
+}
+
+/// The instances of the `--instances` MOF files (tests of the engine and the server).
+pub(crate) fn test_instances(
+    cli: &Cli,
+    repository: &Repository,
+) -> anyhow::Result<Vec<Arc<MemoryProvider>>> {
+    let mut providers = Vec::new();
+    for file in &cli.instances {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        // `#pragma namespace` in the file may switch away from the default.
+        let instances = repository
+            .instantiate(
+                linmgmt_engine::DEFAULT_NAMESPACE,
+                &file.display().to_string(),
+                &text,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        providers.push(Arc::new(MemoryProvider::new(instances)));
+    }
+    Ok(providers)
 }
 
 fn build_engine(
@@ -188,18 +228,8 @@ fn build_engine(
     if let Some(host) = host {
         engine.register(host);
     }
-    for file in &cli.instances {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        // `#pragma namespace` in the file may switch away from the default.
-        let instances = repository
-            .instantiate(
-                linmgmt_engine::DEFAULT_NAMESPACE,
-                &file.display().to_string(),
-                &text,
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        engine.register(Arc::new(MemoryProvider::new(instances)));
+    for provider in test_instances(cli, &repository)? {
+        engine.register(provider);
     }
     Ok(engine)
 }
@@ -257,7 +287,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let host = cli
         .instances
         .is_empty()
-        .then(|| Arc::new(host_provider(cli, root, &tz)));
+        .then(|| Arc::new(HostSettings::from_cli(cli, root).provider(&tz)));
     let engine = build_engine(cli, host.clone(), &tz)?;
     let opts = RenderOptions {
         color: use_color(),

@@ -4,13 +4,10 @@ use crate::args::Cli;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use linmgmt_cim::SystemContext;
-use linmgmt_engine::{MemoryProvider, Provider};
-use linmgmt_providers::HostProvider;
+use linmgmt_engine::Provider;
 use linmgmt_schema::Repository;
 use linmgmt_server::users::{UserEntry, hash_password, parse_users, upsert_user, valid_name};
 use linmgmt_server::{Authenticator, Config, EngineParts, HostFactory, Listen, Role, Snapshots};
-use linmgmt_sources::command::{CommandRunner, FixtureRunner, SystemRunner};
-use linmgmt_sources::{Root, ScanOptions};
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -134,47 +131,13 @@ fn engine_parts(cli: &Cli, root: &Path, tz: &jiff::tz::TimeZone) -> anyhow::Resu
     let mut static_providers: Vec<Arc<dyn Provider>> = vec![Arc::new(
         linmgmt_server::interop_provider(&repository, &server),
     )];
-    for file in &cli.instances {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        let instances = repository
-            .instantiate(
-                linmgmt_engine::DEFAULT_NAMESPACE,
-                &file.display().to_string(),
-                &text,
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        static_providers.push(Arc::new(MemoryProvider::new(instances)));
+    for provider in crate::test_instances(cli, &repository)? {
+        static_providers.push(provider);
     }
     let host: Option<HostFactory> = if cli.instances.is_empty() {
-        let mut options = ScanOptions {
-            smbstatus_program: cli.smbstatus.clone(),
-            ..ScanOptions::default()
-        };
-        if !cli.sshd_logs.is_empty() {
-            options.sshd_logs = cli.sshd_logs.clone();
-        }
-        let on_host = root == Path::new("/");
-        let sources_root = if on_host {
-            Root::host()
-        } else {
-            Root::new(root)
-        };
+        let settings = crate::HostSettings::from_cli(cli, root);
         let tz = tz.clone();
-        Some(Arc::new(move || {
-            let runner: Box<dyn CommandRunner> = if on_host {
-                Box::new(SystemRunner)
-            } else {
-                Box::new(FixtureRunner::new(sources_root.clone()))
-            };
-            HostProvider::new(
-                sources_root.clone(),
-                options.clone(),
-                runner,
-                tz.clone(),
-                jiff::Timestamp::now(),
-            )
-        }))
+        Some(Arc::new(move || settings.provider(&tz)))
     } else {
         None
     };
