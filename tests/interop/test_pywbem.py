@@ -134,7 +134,16 @@ def test_associations(server):
     ref_names = c.ReferenceNames(system)
     assert len(refs) == len(ref_names)
     procs = c.Associators(system, AssocClass="Win32_SessionProcess", ResultClass="Win32_Process")
-    assert all(p.classname == "Win32_Process" for p in procs)
+    assert procs and all(p.classname == "Win32_Process" for p in procs)
+    # The System session holds pid 1 (no audit session), and no process of a login.
+    handles = {p["Handle"] for p in procs}
+    assert "1" in handles
+    users = c.Associators(system, AssocClass="Win32_LoggedOnUser")
+    assert [(u.classname, u["Name"]) for u in users] == [("Win32_UserAccount", "root")]
+    # Reverse: from pid 1 to its session.
+    one = pywbem.CIMInstanceName("Win32_Process", {"Handle": "1"}, namespace="root/cimv2")
+    back = c.AssociatorNames(one, ResultClass="Win32_LogonSession")
+    assert [n.keybindings["LogonId"] for n in back] == ["0"]
     with pytest.raises(pywbem.CIMError) as e:
         c.Associators(system, AssocClass="No Such Class")
     assert e.value.status_code == 4
