@@ -676,6 +676,12 @@ class Live:
                     "%s: from the account %s to its sessions" % (s.label, s.user),
                     why or [x.get("LogonId") for x in sessions],
                 )
+        shares, why = assoc("SELECT * FROM Win32_Share WHERE Name = 'share'")
+        rep.check(
+            len(shares) == 1 and str(shares[0].get("Path") or "").endswith("/share"),
+            "Win32_Share lists [share] with its path from the private smb.conf",
+            why or shares,
+        )
         for s in self.smb_sessions:
             if s.guest:
                 continue

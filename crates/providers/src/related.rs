@@ -8,6 +8,7 @@ use jiff::tz::TimeZone;
 use linmgmt_cim::{ClassDef, Instance, KeyValue, Name, ObjectPath, Value};
 use linmgmt_engine::Warning;
 use linmgmt_sources::Snapshot;
+use linmgmt_sources::parse::nfs::export_of;
 use linmgmt_sources::parse::smb::SmbTcon;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -197,99 +198,140 @@ pub fn processes(
         .collect()
 }
 
-/// One SMB tree connect, as `Win32_ServerConnection` sees it.
+/// What a `Win32_ServerConnection` stands for.
+enum Link<'a> {
+    /// An SMB tree connect.
+    Smb(&'a SmbTcon),
+    /// An NFSv4 client's state under one export, with its open states there.
+    Nfs { open: usize },
+}
+
+/// One SMB tree connect or NFS export in use, as `Win32_ServerConnection` sees it.
 struct Connection<'a> {
-    tcon: &'a SmbTcon,
+    link: Link<'a>,
+    /// Empty for NFS (the client authenticates machines, not users).
     user: &'a str,
     share: &'a str,
     machine: String,
 }
 
-/// The SMB tree connects, of one user when `viewer` is given.
+/// The SMB tree connects, of one user when `viewer` is given, then the NFS exports in use by
+/// each client address (none for a viewer: NFS connections belong to no user).
 fn connections<'a>(snap: &'a Snapshot, viewer: Option<&str>) -> Vec<Connection<'a>> {
-    let Some(smb) = snap.smb.status() else {
-        return Vec::new();
-    };
-    smb.tcons
-        .iter()
+    let mut out: Vec<Connection<'a>> = snap
+        .smb
+        .status()
+        .into_iter()
+        .flat_map(|smb| smb.tcons.iter())
         .filter_map(|t| {
             Some(Connection {
-                tcon: t,
+                link: Link::Smb(t),
                 user: tcon_user(snap, t)?,
                 share: t.service.as_deref()?,
                 machine: t.machine.clone()?,
             })
         })
         .filter(|c| viewer.is_none_or(|v| v == c.user))
-        .collect()
+        .collect();
+    if viewer.is_some() {
+        return out;
+    }
+    // (address, export) → open states; clients from one address merge, as their server
+    // sessions do.
+    let mut nfs: BTreeMap<(String, &'a str), usize> = BTreeMap::new();
+    for client in snap.nfs.iter().flatten() {
+        let Some(machine) = crate::server::nfs_computer_name(&client.info) else {
+            continue;
+        };
+        for f in &client.state_files {
+            let Some(export) = export_of(&snap.nfs_exports, &f.filename) else {
+                continue;
+            };
+            *nfs.entry((machine.clone(), export.path.as_str()))
+                .or_insert(0) += usize::from(f.kind == "open");
+        }
+    }
+    out.extend(nfs.into_iter().map(|((machine, share), open)| Connection {
+        link: Link::Nfs { open },
+        user: "",
+        share,
+        machine,
+    }));
+    out
 }
 
-/// `Win32_ServerConnection`: one per SMB tree connect.
+/// `Win32_ServerConnection`: one per SMB tree connect and per NFS export in use.
 pub fn server_connections(
     snap: &Snapshot,
     viewer: Option<&str>,
     class: &Arc<ClassDef>,
     w: &mut Vec<Warning>,
 ) -> Vec<Instance> {
-    let Some(smb) = snap.smb.status() else {
-        return Vec::new();
-    };
+    let smb = snap.smb.status();
     let tcons_per_pid: BTreeMap<Option<u32>, usize> =
-        smb.tcons.iter().fold(BTreeMap::new(), |mut m, t| {
-            *m.entry(t.pid).or_insert(0) += 1;
-            m
-        });
+        smb.iter()
+            .flat_map(|s| s.tcons.iter())
+            .fold(BTreeMap::new(), |mut m, t| {
+                *m.entry(t.pid).or_insert(0) += 1;
+                m
+            });
     connections(snap, viewer)
         .into_iter()
         .map(|c| {
             let mut i = Instance::new(class.clone());
-            // Opens carry the serving process and the share's directory, not the tree
-            // connect: with one tree connect per process every open is its; otherwise the
-            // opens under a directory named like the share.
-            let files = smb
-                .opens
-                .iter()
-                .filter(|o| o.pid.is_some() && o.pid == c.tcon.pid)
-                .filter(|o| {
-                    tcons_per_pid.get(&c.tcon.pid) == Some(&1)
-                        || o.service_path
-                            .as_deref()
-                            .is_some_and(|p| p.rsplit('/').next() == Some(c.share))
-                })
-                .count();
+            let (files, caption, active, id) = match c.link {
+                Link::Smb(tcon) => {
+                    // Opens carry the serving process and the share's directory, not the
+                    // tree connect: with one tree connect per process every open is its;
+                    // otherwise the opens under a directory named like the share.
+                    let files = smb
+                        .iter()
+                        .flat_map(|s| s.opens.iter())
+                        .filter(|o| o.pid.is_some() && o.pid == tcon.pid)
+                        .filter(|o| {
+                            tcons_per_pid.get(&tcon.pid) == Some(&1)
+                                || o.service_path
+                                    .as_deref()
+                                    .is_some_and(|p| p.rsplit('/').next() == Some(c.share))
+                        })
+                        .count();
+                    let active = tcon.connected_at.map(|t| {
+                        snap.taken_at
+                            .as_second()
+                            .saturating_sub(t.as_second())
+                            .max(0)
+                    });
+                    (
+                        files,
+                        format!("{} on {} from {}", c.user, c.share, c.machine),
+                        active,
+                        tcon.tcon_id.parse().ok(),
+                    )
+                }
+                Link::Nfs { open } => (
+                    open,
+                    format!("{} from {} (nfs)", c.share, c.machine),
+                    None,
+                    None,
+                ),
+            };
             put(&mut i, "ComputerName", string(c.machine.clone()), w);
             put(&mut i, "ShareName", string(c.share), w);
             put(&mut i, "UserName", string(c.user), w);
-            put(
-                &mut i,
-                "Caption",
-                string(format!("{} on {} from {}", c.user, c.share, c.machine)),
-                w,
-            );
+            put(&mut i, "Caption", string(caption), w);
             put(&mut i, "Name", string(c.share), w);
             put(&mut i, "Status", string("OK"), w);
-            let active = c.tcon.connected_at.map(|t| {
-                snap.taken_at
-                    .as_second()
-                    .saturating_sub(t.as_second())
-                    .max(0)
-            });
             put(
                 &mut i,
                 "ActiveTime",
                 active.map(|a| Value::Uint32(u32::try_from(a).unwrap_or(u32::MAX))),
                 w,
             );
-            put(
-                &mut i,
-                "ConnectionID",
-                c.tcon.tcon_id.parse().ok().map(Value::Uint32),
-                w,
-            );
+            put(&mut i, "ConnectionID", id.map(Value::Uint32), w);
             put(
                 &mut i,
                 "NumberOfFiles",
-                Some(Value::Uint32(files as u32)),
+                Some(Value::Uint32(u32::try_from(files).unwrap_or(u32::MAX))),
                 w,
             );
             put(&mut i, "NumberOfUsers", Some(Value::Uint32(1)), w);
@@ -298,34 +340,84 @@ pub fn server_connections(
         .collect()
 }
 
-/// `Win32_Share`: the Samba shares in use (their directories when Samba reports open
-/// files under them).
+/// A share as `Win32_Share` shows it.
+struct ShareRow<'a> {
+    name: &'a str,
+    path: Option<&'a str>,
+    comment: Option<&'a str>,
+    /// `max connections`; 0 is unlimited.
+    max: u32,
+}
+
+/// `Win32_Share`: Samba's file shares from its configuration (plus any share with a tree
+/// connect that the configuration did not name) and the NFS exports. A viewer sees only the
+/// Samba shares they are connected to.
 pub fn shares(
     snap: &Snapshot,
     viewer: Option<&str>,
     class: &Arc<ClassDef>,
     w: &mut Vec<Warning>,
 ) -> Vec<Instance> {
-    let Some(smb) = snap.smb.status() else {
-        return Vec::new();
-    };
-    let mut names: Vec<&str> = connections(snap, viewer).iter().map(|c| c.share).collect();
-    names.sort_unstable();
-    names.dedup();
-    names
+    let connected: Vec<&str> = connections(snap, viewer)
         .into_iter()
-        .map(|name| {
+        .filter(|c| matches!(c.link, Link::Smb(_)))
+        .map(|c| c.share)
+        .collect();
+    let mut rows: Vec<ShareRow<'_>> = snap
+        .smb_shares
+        .iter()
+        .filter(|s| viewer.is_none() || connected.iter().any(|c| c.eq_ignore_ascii_case(&s.name)))
+        .map(|s| ShareRow {
+            name: &s.name,
+            path: s.path.as_deref(),
+            comment: s.comment.as_deref(),
+            max: s.max_connections,
+        })
+        .collect();
+    // Shares in use that the configuration did not give (unreadable, or a registry share):
+    // their directory when Samba reports open files under them.
+    for name in connected {
+        if rows.iter().any(|r| r.name.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        let dir = snap
+            .smb
+            .status()
+            .into_iter()
+            .flat_map(|s| s.opens.iter())
+            .filter_map(|o| o.service_path.as_deref())
+            .find(|p| p.rsplit('/').next() == Some(name));
+        rows.push(ShareRow {
+            name,
+            path: dir,
+            comment: None,
+            max: 0,
+        });
+    }
+    if viewer.is_none() {
+        rows.extend(snap.nfs_exports.iter().map(|e| ShareRow {
+            name: &e.path,
+            path: Some(&e.path),
+            comment: None,
+            max: 0,
+        }));
+    }
+    rows.into_iter()
+        .map(|r| {
             let mut i = Instance::new(class.clone());
-            let dir = smb
-                .opens
-                .iter()
-                .filter_map(|o| o.service_path.as_deref())
-                .find(|p| p.rsplit('/').next() == Some(name));
-            put(&mut i, "Name", string(name), w);
-            put(&mut i, "Caption", string(name), w);
-            put(&mut i, "Path", dir.map(|d| Value::String(d.to_owned())), w);
+            put(&mut i, "Name", string(r.name), w);
+            put(&mut i, "Caption", string(r.comment.unwrap_or(r.name)), w);
+            put(&mut i, "Description", r.comment.and_then(string), w);
+            put(&mut i, "Path", r.path.and_then(string), w);
             // 0: disk drive.
             put(&mut i, "Type", Some(Value::Uint32(0)), w);
+            put(&mut i, "AllowMaximum", Some(Value::Boolean(r.max == 0)), w);
+            put(
+                &mut i,
+                "MaximumAllowed",
+                (r.max > 0).then_some(Value::Uint32(r.max)),
+                w,
+            );
             put(&mut i, "Status", string("OK"), w);
             i
         })
@@ -400,8 +492,8 @@ pub fn session_processes(
     out
 }
 
-/// `Win32_SessionConnection`: each server session's tree connects (joined on
-/// ComputerName and UserName).
+/// `Win32_SessionConnection`: each server session's tree connects and NFS exports in use
+/// (joined on ComputerName and UserName; an NFS client's UserName is empty on both).
 pub fn session_connections(
     snap: &Snapshot,
     viewer: Option<&str>,
@@ -447,7 +539,7 @@ fn connection_path(ctx: &Context<'_>, c: &Connection<'_>) -> Value {
     )
 }
 
-/// `Win32_ConnectionShare`: each tree connect's share.
+/// `Win32_ConnectionShare`: each tree connect's share, each NFS connection's export.
 pub fn connection_shares(
     snap: &Snapshot,
     viewer: Option<&str>,

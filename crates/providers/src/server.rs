@@ -51,6 +51,15 @@ fn show_ip(ip: IpAddr) -> String {
     }
 }
 
+/// An NFS client's ComputerName: its address without the port, else the address as printed.
+pub(crate) fn nfs_computer_name(
+    info: &linmgmt_sources::parse::nfs::NfsClientInfo,
+) -> Option<String> {
+    info.peer
+        .map(|p| show_ip(p.ip()))
+        .or_else(|| info.address.clone())
+}
+
 fn transport(proto: &str, local: Option<SocketAddr>) -> String {
     match local {
         Some(a) => format!("{proto}/tcp {}:{}", show_ip(a.ip()), a.port()),
@@ -177,11 +186,7 @@ pub fn server_sessions(snap: &Snapshot) -> Vec<ServerFacts> {
 
     for client in snap.nfs.iter().flatten() {
         let info = &client.info;
-        let Some(computer) = info
-            .peer
-            .map(|p| show_ip(p.ip()))
-            .or_else(|| info.address.clone())
-        else {
+        let Some(computer) = nfs_computer_name(info) else {
             continue;
         };
         let mut client_type = format!("NFSv4.{}", info.minor_version.unwrap_or(0));

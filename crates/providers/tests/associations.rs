@@ -240,3 +240,93 @@ fn a_user_sees_only_their_own() {
         &[r#"WBEM_E_NOT_FOUND (0x80041002): no instance Win32_LogonSession.LogonId="2""#],
     );
 }
+
+/// The NFS clients and exports of `09_shares_and_exports.fixture`.
+fn nfs_root() -> FixtureRoot {
+    let text = include_str!("../test_data/09_shares_and_exports.fixture");
+    let body: String = text
+        .lines()
+        .skip_while(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    Fixture::parse(&body).build()
+}
+
+#[test]
+fn nfs_session_to_connection_to_export() {
+    let root = nfs_root();
+    let e = engine(&root, None);
+    let projects = r#"Win32_ServerConnection.ComputerName="192.168.1.30",ShareName="/export/projects",UserName="""#;
+    let export =
+        r#"Win32_ServerConnection.ComputerName="192.168.1.30",ShareName="/export",UserName="""#;
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_ServerSession.ComputerName="192.168.1.30",UserName=""}"#,
+        &[export, projects],
+    );
+    check(
+        &e,
+        &format!("ASSOCIATORS OF {{{projects}}}"),
+        &[
+            r#"Win32_ServerSession.ComputerName="192.168.1.30",UserName="""#,
+            r#"Win32_Share.Name="/export/projects""#,
+        ],
+    );
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_Share.Name="/export/projects"} WHERE AssocClass=Win32_ConnectionShare"#,
+        &[projects],
+    );
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_Share.Name="/srv/nfs data"} WHERE ResultClass=Win32_ServerConnection"#,
+        &[
+            r#"Win32_ServerConnection.ComputerName="10.0.0.6",ShareName="/srv/nfs data",UserName="""#,
+        ],
+    );
+    // State outside every export links to no share.
+    check(
+        &e,
+        r#"ASSOCIATORS OF {Win32_ServerSession.ComputerName="2001:db8::40",UserName=""}"#,
+        &[],
+    );
+    // Samba's configured shares and the exports, with nobody connected over SMB.
+    check(
+        &e,
+        "SELECT Name FROM Win32_Share",
+        &[
+            r#"Win32_Share.Name="/export""#,
+            r#"Win32_Share.Name="/export/projects""#,
+            r#"Win32_Share.Name="/srv/nfs data""#,
+            r#"Win32_Share.Name="Data""#,
+            r#"Win32_Share.Name="homes""#,
+            r#"Win32_Share.Name="public""#,
+        ],
+    );
+    // Two clients from one address: their open states under the export add up.
+    let set = match e
+        .query(
+            "root/cimv2",
+            "SELECT NumberOfFiles FROM Win32_ServerConnection WHERE ShareName = '/export/projects'",
+        )
+        .expect("query")
+        .value
+    {
+        QueryOutput::Instances(set) => set,
+        QueryOutput::Classes(_) => panic!("instances expected"),
+    };
+    assert_eq!(
+        set.instances[0].get("NumberOfFiles"),
+        Some(&linmgmt_cim::Value::Uint32(3))
+    );
+}
+
+#[test]
+fn a_user_sees_no_nfs_connections() {
+    let root = nfs_root();
+    let e = engine(&root, Some("alice"));
+    check(&e, "SELECT * FROM Win32_ServerConnection", &[]);
+    check(&e, "SELECT * FROM Win32_SessionConnection", &[]);
+    check(&e, "SELECT * FROM Win32_ConnectionShare", &[]);
+    check(&e, "SELECT * FROM Win32_Share", &[]);
+}

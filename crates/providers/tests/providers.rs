@@ -67,6 +67,34 @@ fn run(fixture: &Fixture) -> String {
     );
     let mut out = format!("== Win32_LogonSession\n{}", list(logons));
     out.push_str(&format!("== Win32_ServerSession\n{}", list(servers)));
+    // The classes around the server sessions, when the fixture has any.
+    let host = linmgmt_providers::HostProvider::new(
+        built.root().clone(),
+        options(),
+        Box::new(built.runner()),
+        TimeZone::UTC,
+        now(),
+    );
+    let repo = Repository::builtin().expect("schema");
+    let ns = repo.namespace("root/cimv2").expect("cimv2");
+    for name in [
+        "Win32_Share",
+        "Win32_ServerConnection",
+        "Win32_SessionConnection",
+        "Win32_ConnectionShare",
+    ] {
+        let class = ns.class(name).expect("class").clone();
+        let mut found = Vec::new();
+        let mut w = Vec::new();
+        host.instances_for(&class, None, &mut found, &mut w);
+        assert!(
+            w.iter().all(|w| !w.message.starts_with("internal")),
+            "{name} fits the schema: {w:?}"
+        );
+        if !found.is_empty() {
+            out.push_str(&format!("== {name}\n{}", list(found)));
+        }
+    }
     let mut scan_warnings: Vec<String> = linmgmt_providers::summarize(&snap.warnings)
         .iter()
         .map(|w| w.message.clone())

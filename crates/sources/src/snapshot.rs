@@ -25,7 +25,7 @@ use crate::read::proc::{
 };
 use crate::read::{
     Account, NfsClient, SmbState, read_accounts, read_groups, read_logind_sessions,
-    read_nfs_clients, read_smbstatus, read_utmp, tty_atime,
+    read_nfs_clients, read_nfs_exports, read_smb_shares, read_smbstatus, read_utmp, tty_atime,
 };
 use crate::{Collected, Root, Warning};
 
@@ -214,6 +214,11 @@ pub struct Snapshot {
     pub smb: SmbState,
     /// NFSv4 clients; `None` when the kernel server is absent.
     pub nfs: Option<Vec<NfsClient>>,
+    /// Samba's file shares from its configuration (the `smb_conf` smbstatus names, else
+    /// `etc/samba/smb.conf`); empty when Samba is not running (or not asked about).
+    pub smb_shares: Vec<crate::parse::smbconf::SmbShareConf>,
+    /// The kernel NFS server's exports (`/proc/fs/nfs/exports`).
+    pub nfs_exports: Vec<crate::parse::nfs::NfsExport>,
     /// Accounts: `/etc/passwd`, plus NSS entries for session uids missing there (real host only).
     pub accounts: Vec<Account>,
     /// Local groups.
@@ -456,6 +461,21 @@ pub fn scan(
         crate::read::read_sshd_logs(root, &opts.sshd_logs).into_items(&mut w)
     };
     let nfs = read_nfs_clients(root).into_items(&mut w);
+    let nfs_exports = read_nfs_exports(root).into_items(&mut w);
+    // The shares Samba serves: only while it runs (or when told to ask it regardless).
+    let smb_shares = match opts.smbstatus {
+        SmbStatusMode::Never => Vec::new(),
+        SmbStatusMode::IfSmbdRunning if !processes.iter().any(|p| p.stat.comm == "smbd") => {
+            Vec::new()
+        }
+        _ => {
+            let conf = smb
+                .status()
+                .and_then(|s| s.smb_conf.clone())
+                .unwrap_or_else(|| "etc/samba/smb.conf".to_owned());
+            read_smb_shares(root, &conf).into_items(&mut w)
+        }
+    };
     let (mut accounts, groups) = if opts.accounts {
         (
             read_accounts(root).into_items(&mut w),
@@ -510,6 +530,8 @@ pub fn scan(
             logind_from_bus,
             smb,
             nfs,
+            smb_shares,
+            nfs_exports,
             accounts,
             groups,
             tty_atimes,

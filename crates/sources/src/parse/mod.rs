@@ -10,6 +10,7 @@ pub mod net;
 pub mod nfs;
 pub mod proc;
 pub mod smb;
+pub mod smbconf;
 pub mod sock_diag;
 pub mod sshd;
 pub mod utmp;

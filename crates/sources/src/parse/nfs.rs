@@ -107,6 +107,139 @@ pub fn count_states(text: &str) -> NfsStateCounts {
     n
 }
 
+/// One state of a `states` file that names a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NfsStateFile {
+    /// `type:` (`open`, `lock`, `deleg`, `layout`).
+    pub kind: String,
+    /// `filename:` unquoted, as the kernel prints it.
+    pub filename: String,
+}
+
+/// The states of a `states` file that carry a `filename:`, in order.
+pub fn state_files(text: &str) -> Vec<NfsStateFile> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let (Some(kind), Some(filename)) = (field(line, "type:"), field(line, "filename:")) else {
+            continue;
+        };
+        if !filename.is_empty() {
+            out.push(NfsStateFile { kind, filename });
+        }
+    }
+    out
+}
+
+/// The value after `key` in a `{ key: value, … }` line: a quoted string (with `\"` and `\\`
+/// escapes) or a bare word.
+fn field(line: &str, key: &str) -> Option<String> {
+    let rest = line[line.find(key)? + key.len()..].trim_start();
+    let Some(quoted) = rest.strip_prefix('"') else {
+        return Some(
+            rest.split(|c: char| c == ',' || c == '}' || c.is_whitespace())
+                .next()
+                .unwrap_or("")
+                .to_owned(),
+        );
+    };
+    let mut out = String::new();
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    // No closing quote: a truncated line; take what is there.
+    Some(out)
+}
+
+/// One export of the kernel NFS server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NfsExport {
+    /// The exported directory.
+    pub path: String,
+    /// Each `client(options)` entry as printed, over all lines of this path.
+    pub clients: Vec<String>,
+}
+
+/// Parses `/proc/fs/nfs/exports`: `/path  client(opts,…)  …` lines, `#` comments, paths with
+/// octal escapes (`\040` for a space). One entry per path, in first-seen order.
+pub fn parse_exports(text: &str) -> Vec<NfsExport> {
+    let mut out: Vec<NfsExport> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let Some(path) = words.next().map(unescape_octal) else {
+            continue;
+        };
+        if !path.starts_with('/') {
+            continue;
+        }
+        let clients = words.map(str::to_owned);
+        match out.iter_mut().find(|e| e.path == path) {
+            Some(e) => e.clients.extend(clients),
+            None => out.push(NfsExport {
+                path,
+                clients: clients.collect(),
+            }),
+        }
+    }
+    out
+}
+
+/// `\ooo` octal escapes, as the kernel's `seq_escape` writes them; anything else verbatim.
+fn unescape_octal(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+            let digits = &bytes[i + 1..i + 4];
+            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
+                let v = digits
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+                if let Ok(b) = u8::try_from(v) {
+                    out.push(b);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The export a file belongs to: the longest export path that is the file or one of its
+/// ancestors. The kernel prints only the last name component on most versions (`%pD`); a
+/// name that is not absolute belongs to the only export when there is exactly one.
+pub fn export_of<'a>(exports: &'a [NfsExport], filename: &str) -> Option<&'a NfsExport> {
+    if !filename.starts_with('/') {
+        return match exports {
+            [only] => Some(only),
+            _ => None,
+        };
+    }
+    exports
+        .iter()
+        .filter(|e| {
+            let p = e.path.trim_end_matches('/');
+            p.is_empty()
+                || filename == p
+                || filename
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .max_by_key(|e| e.path.trim_end_matches('/').len())
+}
+
 fn unquote(v: &str) -> String {
     v.strip_prefix('"')
         .and_then(|v| v.strip_suffix('"'))
@@ -182,5 +315,54 @@ mod tests {
             }
         );
         assert_eq!(count_states(""), NfsStateCounts::default());
+    }
+
+    #[test]
+    fn state_filenames() {
+        let files = state_files(
+            "- 0x1: { type: open, access: rw, deny: --, superblock: \"fd:10:13649\", filename: \"/export/a b\", owner: \"open id:x\" }\n- 0x2: { type: lock, superblock: \"fd:10:1\", filename: \"/export/q\\\"uote\" }\n- 0x3: { type: open, access: r }\n- 0x4: { type: deleg, filename: \"/trunc\n- 0x5: { filename: \"/no/type\" }\nfilename:\ntype:",
+        );
+        let got: Vec<(&str, &str)> = files
+            .iter()
+            .map(|f| (f.kind.as_str(), f.filename.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("open", "/export/a b"),
+                ("lock", "/export/q\"uote"),
+                ("deleg", "/trunc")
+            ]
+        );
+    }
+
+    #[test]
+    fn exports() {
+        let e = parse_exports(
+            "# Version 1.1\n# Path Client(Flags) # IPs\n/export\t*(rw,root_squash,sync,wdelay,no_subtree_check,uuid=1:2:3:4,sec=1)\n/export/a\\040b\t192.168.1.0/24(ro)\n/export\t10.0.0.1(rw)\nnot-a-path(rw)\n\n/x\\0\n/y\\777z\n",
+        );
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["/export", "/export/a b", "/x\\0", "/y\\777z"]);
+        assert_eq!(e[0].clients.len(), 2);
+        assert_eq!(
+            export_of(&e, "/export/a b/f").map(|e| e.path.as_str()),
+            Some("/export/a b")
+        );
+        assert_eq!(
+            export_of(&e, "/export/a bc").map(|e| e.path.as_str()),
+            Some("/export")
+        );
+        assert_eq!(export_of(&e, "/exportx/f"), None);
+        assert_eq!(export_of(&e, "f"), None);
+        assert_eq!(
+            export_of(&e[..1], "f").map(|e| e.path.as_str()),
+            Some("/export")
+        );
+        let root = parse_exports("/ *(ro)\n");
+        assert_eq!(
+            export_of(&root, "/any/file").map(|e| e.path.as_str()),
+            Some("/")
+        );
+        assert!(parse_exports("").is_empty());
     }
 }

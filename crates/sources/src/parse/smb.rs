@@ -100,6 +100,8 @@ pub struct SmbStatus {
     pub version: Option<String>,
     /// `timestamp`.
     pub timestamp: Option<String>,
+    /// `smb_conf`: the configuration file smbd and smbstatus read.
+    pub smb_conf: Option<String>,
     /// Sessions, ordered by session id.
     pub sessions: Vec<SmbSession>,
     /// Tree connects, ordered by tcon id.
@@ -151,6 +153,7 @@ pub fn parse_smbstatus_json(bytes: &[u8]) -> Result<SmbStatus, ParseError> {
     let mut out = SmbStatus {
         version: string(top, "version"),
         timestamp: string(top, "timestamp"),
+        smb_conf: string(top, "smb_conf"),
         ..SmbStatus::default()
     };
     for (key, s) in objects(top, "sessions") {
@@ -303,11 +306,14 @@ mod tests {
     fn lenient_shapes() {
         let s = parse_smbstatus_json(br#"{"sessions": {"1": {"server_id": {"pid": 42}, "uid": "7"}, "2": 5}, "tcons": [], "open_files": {}}"#).unwrap();
         assert_eq!(s.sessions.len(), 1);
+        assert_eq!(s.smb_conf, None);
         assert_eq!(s.sessions[0].session_id, "1");
         assert_eq!((s.sessions[0].pid, s.sessions[0].uid), (Some(42), Some(7)));
         assert!(s.sessions[0].encryption.is_none());
         assert!(parse_smbstatus_json(b"Failed to open").is_err());
         assert!(parse_smbstatus_json(b"[]").is_err());
         assert_eq!(parse_smbstatus_json(b"{}").unwrap(), SmbStatus::default());
+        let s = parse_smbstatus_json(br#"{"smb_conf": "/run/t/smb.conf"}"#).unwrap();
+        assert_eq!(s.smb_conf.as_deref(), Some("/run/t/smb.conf"));
     }
 }

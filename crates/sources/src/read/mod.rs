@@ -21,8 +21,12 @@ use crate::parse::accounts::{
     GroupEntry, PasswdEntry, parse_group, parse_passwd, parse_shadow_locks,
 };
 use crate::parse::logind::{LogindSession, parse_session_file};
-use crate::parse::nfs::{NfsClientInfo, NfsStateCounts, count_states, parse_client_info};
+use crate::parse::nfs::{
+    NfsClientInfo, NfsExport, NfsStateCounts, NfsStateFile, count_states, parse_client_info,
+    parse_exports, state_files,
+};
 use crate::parse::smb::{SmbStatus, parse_smbstatus_json};
+use crate::parse::smbconf::{SmbShareConf, file_shares, parse_smb_conf};
 use crate::parse::utmp::{UtmpLayout, UtmpRecord, decode_file};
 use crate::{Collected, Root, Warning, WarningKind};
 
@@ -183,6 +187,8 @@ pub struct NfsClient {
     pub info: NfsClientInfo,
     /// The `states` counts; `None` when unreadable.
     pub states: Option<NfsStateCounts>,
+    /// The states that name a file (which export the client uses).
+    pub state_files: Vec<NfsStateFile>,
 }
 
 impl NfsClient {
@@ -221,21 +227,64 @@ pub fn read_nfs_clients(root: &Root) -> Collected<Option<Vec<NfsClient>>> {
             }
         };
         let states_path = format!("{DIR}/{name}/states");
-        let states = match root.read_string(&states_path) {
-            Ok(t) => Some(count_states(&t)),
+        let (states, files) = match root.read_string(&states_path) {
+            Ok(t) => (Some(count_states(&t)), state_files(&t)),
             Err(e) => {
                 warnings.push(Warning::io(states_path, &e));
-                None
+                (None, Vec::new())
             }
         };
         out.push(NfsClient {
             dir: name,
             info,
             states,
+            state_files: files,
         });
     }
     Collected {
         items: Some(out),
+        warnings,
+    }
+}
+
+/// Reads `/proc/fs/nfs/exports`: the kernel NFS server's exports. A missing file (no nfsd)
+/// is no exports and no warning.
+pub fn read_nfs_exports(root: &Root) -> Collected<Vec<NfsExport>> {
+    const PATH: &str = "proc/fs/nfs/exports";
+    match root.read_string(PATH) {
+        Ok(t) => Collected::ok(parse_exports(&t)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Collected::ok(Vec::new()),
+        Err(e) => Collected {
+            items: Vec::new(),
+            warnings: vec![Warning::io(PATH, &e)],
+        },
+    }
+}
+
+/// Reads Samba's file shares from `path` (under the root; `include`d files one level deep).
+/// A missing file is no shares and no warning; an unreadable one warns.
+pub fn read_smb_shares(root: &Root, path: &str) -> Collected<Vec<SmbShareConf>> {
+    let text = match root.read_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Collected::ok(Vec::new()),
+        Err(e) => {
+            return Collected {
+                items: Vec::new(),
+                warnings: vec![Warning::io(path.trim_start_matches('/'), &e)],
+            };
+        }
+    };
+    let mut warnings = Vec::new();
+    let sections = parse_smb_conf(&text, &mut |file| match root.read_string(file) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => {
+            warnings.push(Warning::io(file.trim_start_matches('/'), &e));
+            None
+        }
+    });
+    Collected {
+        items: file_shares(&sections),
         warnings,
     }
 }
