@@ -244,7 +244,7 @@ fn connections<'a>(snap: &'a Snapshot, viewer: Option<&str>) -> Vec<Connection<'
             continue;
         };
         for f in &client.state_files {
-            let Some(export) = export_of(&snap.nfs_exports, &f.filename) else {
+            let Some(export) = export_of(&snap.nfs_exports, f) else {
                 continue;
             };
             *nfs.entry((machine.clone(), export.path.as_str()))

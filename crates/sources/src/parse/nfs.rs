@@ -114,6 +114,9 @@ pub struct NfsStateFile {
     pub kind: String,
     /// `filename:` unquoted, as the kernel prints it.
     pub filename: String,
+    /// `superblock: "MAJ:MIN:INO"` (hexadecimal device numbers): the file system the file
+    /// is on, which finds its export when the kernel prints only the file's last name.
+    pub device: Option<(u32, u32)>,
 }
 
 /// The states of a `states` file that carry a `filename:`, in order.
@@ -124,7 +127,17 @@ pub fn state_files(text: &str) -> Vec<NfsStateFile> {
             continue;
         };
         if !filename.is_empty() {
-            out.push(NfsStateFile { kind, filename });
+            let device = field(line, "superblock:").and_then(|sb| {
+                let mut parts = sb.split(':');
+                let major = u32::from_str_radix(parts.next()?, 16).ok()?;
+                let minor = u32::from_str_radix(parts.next()?, 16).ok()?;
+                Some((major, minor))
+            });
+            out.push(NfsStateFile {
+                kind,
+                filename,
+                device,
+            });
         }
     }
     out
@@ -162,6 +175,8 @@ pub struct NfsExport {
     pub path: String,
     /// Each `client(options)` entry as printed, over all lines of this path.
     pub clients: Vec<String>,
+    /// The device (major, minor) of the exported directory, when it could be read.
+    pub device: Option<(u32, u32)>,
 }
 
 /// Parses `/proc/fs/nfs/exports`: `/path  client(opts,…)  …` lines, `#` comments, paths with
@@ -186,6 +201,7 @@ pub fn parse_exports(text: &str) -> Vec<NfsExport> {
             None => out.push(NfsExport {
                 path,
                 clients: clients.collect(),
+                device: None,
             }),
         }
     }
@@ -217,11 +233,18 @@ fn unescape_octal(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The export a file belongs to: the longest export path that is the file or one of its
-/// ancestors. The kernel prints only the last name component on most versions (`%pD`); a
-/// name that is not absolute belongs to the only export when there is exactly one.
-pub fn export_of<'a>(exports: &'a [NfsExport], filename: &str) -> Option<&'a NfsExport> {
+/// The export a state's file belongs to: the longest export path that is the file or one
+/// of its ancestors. Most kernels print only the file's last name (`%pD`); then the state's
+/// file system decides: the one export on that device, else the only export there is.
+pub fn export_of<'a>(exports: &'a [NfsExport], state: &NfsStateFile) -> Option<&'a NfsExport> {
+    let filename = state.filename.as_str();
     if !filename.starts_with('/') {
+        if let Some(dev) = state.device {
+            let mut on_device = exports.iter().filter(|e| e.device == Some(dev));
+            if let (Some(one), None) = (on_device.next(), on_device.next()) {
+                return Some(one);
+            }
+        }
         return match exports {
             [only] => Some(only),
             _ => None,
@@ -275,6 +298,14 @@ fn parse_hms(v: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn named(filename: &str) -> NfsStateFile {
+        NfsStateFile {
+            kind: "open".into(),
+            filename: filename.into(),
+            device: None,
+        }
+    }
 
     #[test]
     fn kernel_5_x_info() {
@@ -345,24 +376,52 @@ mod tests {
         assert_eq!(paths, ["/export", "/export/a b", "/x\\0", "/y\\777z"]);
         assert_eq!(e[0].clients.len(), 2);
         assert_eq!(
-            export_of(&e, "/export/a b/f").map(|e| e.path.as_str()),
+            export_of(&e, &named("/export/a b/f")).map(|e| e.path.as_str()),
             Some("/export/a b")
         );
         assert_eq!(
-            export_of(&e, "/export/a bc").map(|e| e.path.as_str()),
+            export_of(&e, &named("/export/a bc")).map(|e| e.path.as_str()),
             Some("/export")
         );
-        assert_eq!(export_of(&e, "/exportx/f"), None);
-        assert_eq!(export_of(&e, "f"), None);
+        assert_eq!(export_of(&e, &named("/exportx/f")), None);
+        assert_eq!(export_of(&e, &named("f")), None);
         assert_eq!(
-            export_of(&e[..1], "f").map(|e| e.path.as_str()),
+            export_of(&e[..1], &named("f")).map(|e| e.path.as_str()),
             Some("/export")
         );
         let root = parse_exports("/ *(ro)\n");
         assert_eq!(
-            export_of(&root, "/any/file").map(|e| e.path.as_str()),
+            export_of(&root, &named("/any/file")).map(|e| e.path.as_str()),
             Some("/")
         );
         assert!(parse_exports("").is_empty());
+    }
+
+    #[test]
+    fn bare_file_names_find_their_export_by_device() {
+        let export = |path: &str, device| NfsExport {
+            path: path.into(),
+            clients: vec![],
+            device,
+        };
+        let exports = [
+            export("/srv/a", Some((0xfd, 0x10))),
+            export("/srv/b", Some((0xfd, 0x11))),
+            export("/srv/b/sub", Some((0xfd, 0x11))),
+        ];
+        let states = state_files(
+            "- 0x1: { type: open, superblock: \"fd:10:99\", filename: \"x.txt\" }\n\
+             - 0x2: { type: open, superblock: \"fd:11:7\", filename: \"y.txt\" }\n\
+             - 0x3: { type: open, superblock: \"zz:11:7\", filename: \"z.txt\" }\n\
+             - 0x4: { type: open, superblock: \"fd:11:8\", filename: \"/srv/b/sub/w\" }",
+        );
+        let found: Vec<Option<&str>> = states
+            .iter()
+            .map(|s| export_of(&exports, s).map(|e| e.path.as_str()))
+            .collect();
+        // fd:11 holds two exports: a bare name there is ambiguous; a full path is not.
+        assert_eq!(found, vec![Some("/srv/a"), None, None, Some("/srv/b/sub")]);
+        assert_eq!(states[0].device, Some((0xfd, 0x10)));
+        assert_eq!(states[2].device, None);
     }
 }

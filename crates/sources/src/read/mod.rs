@@ -247,12 +247,28 @@ pub fn read_nfs_clients(root: &Root) -> Collected<Option<Vec<NfsClient>>> {
     }
 }
 
+/// Linux's encoding of a device number into (major, minor), as `major(3)`/`minor(3)`.
+fn dev_numbers(dev: u64) -> (u32, u32) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    (major as u32, minor as u32)
+}
+
 /// Reads `/proc/fs/nfs/exports`: the kernel NFS server's exports. A missing file (no nfsd)
 /// is no exports and no warning.
 pub fn read_nfs_exports(root: &Root) -> Collected<Vec<NfsExport>> {
     const PATH: &str = "proc/fs/nfs/exports";
     match root.read_string(PATH) {
-        Ok(t) => Collected::ok(parse_exports(&t)),
+        Ok(t) => {
+            let mut exports = parse_exports(&t);
+            for e in &mut exports {
+                e.device = root
+                    .metadata(e.path.trim_start_matches('/'))
+                    .ok()
+                    .map(|m| dev_numbers(m.dev()));
+            }
+            Collected::ok(exports)
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Collected::ok(Vec::new()),
         Err(e) => Collected {
             items: Vec::new(),
