@@ -64,15 +64,24 @@ fn what(snap: &Snapshot, facts: &LogonFacts) -> String {
     newest.map_or_else(|| "-".to_owned(), |p| p.title())
 }
 
+/// Idle time as `w` gives it (the terminal's last use); for an ssh session without a
+/// terminal, the time since its connection last received data.
 fn idle(snap: &Snapshot, facts: &LogonFacts) -> String {
-    facts
+    let tty = facts
         .tty
         .as_deref()
         .and_then(|t| snap.tty_idle(t))
-        .map_or_else(
-            || "-".to_owned(),
-            |d| short_duration(d.as_secs().max(0) as u64),
-        )
+        .map(|d| d.as_secs().max(0) as u64);
+    let tcp = || {
+        let id: u32 = facts.logon_id.parse().ok()?;
+        snap.ssh
+            .iter()
+            .find(|c| c.sessionid == Some(id))?
+            .last_receive
+            .map(|d| d.as_secs())
+    };
+    tty.or_else(tcp)
+        .map_or_else(|| "-".to_owned(), short_duration)
 }
 
 fn truncate(s: &str, max: usize) -> String {
