@@ -242,7 +242,27 @@ pub struct HostProvider {
     runner: Box<dyn CommandRunner>,
     time_zone: TimeZone,
     now: jiff::Timestamp,
-    snapshots: [OnceLock<Collected<Snapshot>>; 3],
+    scans: [OnceLock<Scan>; 3],
+}
+
+/// One scan and the session facts derived from it, each computed once however many
+/// classes (and, in the server, requests) use it.
+struct Scan {
+    snapshot: Collected<Snapshot>,
+    logons: OnceLock<Vec<LogonFacts>>,
+    servers: OnceLock<Vec<ServerFacts>>,
+}
+
+impl Scan {
+    fn logons(&self) -> &[LogonFacts] {
+        self.logons
+            .get_or_init(|| logon_sessions(&self.snapshot.items))
+    }
+
+    fn servers(&self) -> &[ServerFacts] {
+        self.servers
+            .get_or_init(|| server_sessions(&self.snapshot.items))
+    }
 }
 
 impl HostProvider {
@@ -260,20 +280,24 @@ impl HostProvider {
             runner,
             time_zone,
             now,
-            snapshots: Default::default(),
+            scans: Default::default(),
         }
     }
 
     /// A snapshot at least as deep as `depth`, scanned on first need.
     pub fn snapshot(&self, depth: Depth) -> &Collected<Snapshot> {
+        &self.scan(depth).snapshot
+    }
+
+    fn scan(&self, depth: Depth) -> &Scan {
         let deepest_taken = [Depth::Everything, Depth::Processes, Depth::Sessions]
             .into_iter()
             .filter(|d| *d >= depth)
-            .find_map(|d| self.snapshots[d as usize].get());
-        if let Some(snap) = deepest_taken {
-            return snap;
+            .find_map(|d| self.scans[d as usize].get());
+        if let Some(scan) = deepest_taken {
+            return scan;
         }
-        self.snapshots[depth as usize].get_or_init(|| {
+        self.scans[depth as usize].get_or_init(|| {
             let options = match depth {
                 Depth::Sessions => ScanOptions {
                     smbstatus: SmbStatusMode::Never,
@@ -301,7 +325,11 @@ impl HostProvider {
                     }
                 }
             }
-            snap
+            Scan {
+                snapshot: snap,
+                logons: OnceLock::new(),
+                servers: OnceLock::new(),
+            }
         })
     }
 
@@ -341,38 +369,46 @@ impl HostProvider {
         let Some(&(name, depth)) = CLASSES.iter().find(|(c, _)| class.name.is(c)) else {
             return;
         };
-        let snap = self.snapshot(depth);
-        warnings.extend(summarize(&snap.warnings));
-        let snap = &snap.items;
+        let scan = self.scan(depth);
+        warnings.extend(summarize(&scan.snapshot.warnings));
+        let snap = &scan.snapshot.items;
         let host = snap.hostname.as_deref().unwrap_or("localhost");
         let ctx = related::Context {
             host,
             time_zone: &self.time_zone,
         };
-        let logons = || {
-            let mut facts = logon_sessions(snap);
-            facts.retain(|f| viewer.is_none_or(|v| f.user.as_deref() == Some(v)));
-            facts
+        // The viewer's own sessions; everyone's without a viewer (no copy then).
+        let logons: Vec<LogonFacts>;
+        let logons: &[LogonFacts] = match viewer {
+            None => scan.logons(),
+            Some(v) => {
+                logons = (scan.logons().iter())
+                    .filter(|f| f.user.as_deref() == Some(v))
+                    .cloned()
+                    .collect();
+                &logons
+            }
         };
-        let servers = || {
-            let mut facts = server_sessions(snap);
-            facts.retain(|f| viewer.is_none_or(|v| f.user_name == v));
-            facts
+        let servers = || -> Vec<ServerFacts> {
+            (scan.servers().iter())
+                .filter(|f| viewer.is_none_or(|v| f.user_name == v))
+                .cloned()
+                .collect()
         };
         let w = warnings;
         let found = match name {
-            "Win32_LogonSession" => logon_instances(&logons(), class, &self.time_zone, w),
+            "Win32_LogonSession" => logon_instances(logons, class, &self.time_zone, w),
             "Win32_ServerSession" => server_instances(&servers(), class, w),
             "Win32_UserAccount" => related::accounts(snap, viewer, &ctx, class, w),
             "Win32_Process" => {
                 let pids: Option<std::collections::HashSet<u32>> =
-                    viewer.map(|_| logons().into_iter().flat_map(|f| f.pids).collect());
+                    viewer.map(|_| logons.iter().flat_map(|f| f.pids.iter().copied()).collect());
                 related::processes(snap, pids.as_ref(), &ctx, class, w)
             }
             "Win32_ServerConnection" => related::server_connections(snap, viewer, class, w),
             "Win32_Share" => related::shares(snap, viewer, class, w),
-            "Win32_LoggedOnUser" => related::logged_on_users(&logons(), &ctx, class, w),
-            "Win32_SessionProcess" => related::session_processes(&logons(), &ctx, class, w),
+            "Win32_LoggedOnUser" => related::logged_on_users(logons, &ctx, class, w),
+            "Win32_SessionProcess" => related::session_processes(logons, &ctx, class, w),
             "Win32_SessionConnection" => {
                 related::session_connections(snap, viewer, &servers(), &ctx, class, w)
             }
