@@ -30,6 +30,32 @@ use crate::parse::smbconf::{SmbShareConf, file_shares, parse_smb_conf};
 use crate::parse::utmp::{UtmpLayout, UtmpRecord, decode_file};
 use crate::{Collected, Root, Warning, WarningKind};
 
+/// Reads an optional text file: `Ok(None)` when it does not exist (the source is absent,
+/// which is not a problem), a warning naming the file for any other failure.
+fn read_optional(root: &Root, rel: &str) -> Result<Option<String>, Warning> {
+    match root.read_string(rel) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Warning::io(rel.trim_start_matches('/'), &e)),
+    }
+}
+
+/// An optional file parsed by `parse`: empty when missing, empty plus a warning when
+/// unreadable.
+fn read_optional_with<T: Default>(
+    root: &Root,
+    rel: &str,
+    parse: impl FnOnce(&str) -> T,
+) -> Collected<T> {
+    match read_optional(root, rel) {
+        Ok(text) => Collected::ok(text.as_deref().map(parse).unwrap_or_default()),
+        Err(w) => Collected {
+            items: T::default(),
+            warnings: vec![w],
+        },
+    }
+}
+
 /// Reads a utmp or wtmp file. A missing file is `None` (utmp is optional: systemd ≥ 254 and
 /// wtmpdb distributions may not write it); a truncated last record is a warning.
 pub fn read_utmp(
@@ -258,44 +284,36 @@ fn dev_numbers(dev: u64) -> (u32, u32) {
 /// is no exports and no warning.
 pub fn read_nfs_exports(root: &Root) -> Collected<Vec<NfsExport>> {
     const PATH: &str = "proc/fs/nfs/exports";
-    match root.read_string(PATH) {
-        Ok(t) => {
-            let mut exports = parse_exports(&t);
-            for e in &mut exports {
-                e.device = root
-                    .metadata(e.path.trim_start_matches('/'))
-                    .ok()
-                    .map(|m| dev_numbers(m.dev()));
-            }
-            Collected::ok(exports)
+    read_optional_with(root, PATH, |t| {
+        let mut exports = parse_exports(t);
+        for e in &mut exports {
+            e.device = root
+                .metadata(e.path.trim_start_matches('/'))
+                .ok()
+                .map(|m| dev_numbers(m.dev()));
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Collected::ok(Vec::new()),
-        Err(e) => Collected {
-            items: Vec::new(),
-            warnings: vec![Warning::io(PATH, &e)],
-        },
-    }
+        exports
+    })
 }
 
 /// Reads Samba's file shares from `path` (under the root; `include`d files one level deep).
 /// A missing file is no shares and no warning; an unreadable one warns.
 pub fn read_smb_shares(root: &Root, path: &str) -> Collected<Vec<SmbShareConf>> {
-    let text = match root.read_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Collected::ok(Vec::new()),
-        Err(e) => {
+    let text = match read_optional(root, path) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Collected::ok(Vec::new()),
+        Err(w) => {
             return Collected {
                 items: Vec::new(),
-                warnings: vec![Warning::io(path.trim_start_matches('/'), &e)],
+                warnings: vec![w],
             };
         }
     };
     let mut warnings = Vec::new();
-    let sections = parse_smb_conf(&text, &mut |file| match root.read_string(file) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => {
-            warnings.push(Warning::io(file.trim_start_matches('/'), &e));
+    let sections = parse_smb_conf(&text, &mut |file| match read_optional(root, file) {
+        Ok(t) => t,
+        Err(w) => {
+            warnings.push(w);
             None
         }
     });
@@ -375,14 +393,7 @@ pub fn read_accounts(root: &Root) -> Collected<Vec<Account>> {
 
 /// Reads `/etc/group`; missing is empty without a warning (it is optional for sessions).
 pub fn read_groups(root: &Root) -> Collected<Vec<GroupEntry>> {
-    match root.read_string("etc/group") {
-        Ok(t) => Collected::ok(parse_group(&t)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Collected::ok(Vec::new()),
-        Err(e) => Collected {
-            items: Vec::new(),
-            warnings: vec![Warning::io("etc/group", &e)],
-        },
-    }
+    read_optional_with(root, "etc/group", parse_group)
 }
 
 /// The access time of a terminal (`pts/0` → `<root>/dev/pts/0`), for idle time as `w` computes it.
