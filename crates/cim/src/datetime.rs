@@ -512,3 +512,33 @@ mod tests {
         }
     }
 }
+
+/// 100-nanosecond intervals from 1601-01-01 to 1970-01-01 (the Windows FILETIME epoch).
+const FILETIME_UNIX_EPOCH: i128 = 116_444_736_000_000_000;
+
+/// A point in time as a Windows FILETIME: 100-nanosecond intervals since January 1, 1601
+/// (UTC), the unit of `__Event.TIME_CREATED`. Times before 1601 give 0.
+pub fn filetime(t: jiff::Timestamp) -> u64 {
+    let ticks = t.as_nanosecond() / 100 + FILETIME_UNIX_EPOCH;
+    u64::try_from(ticks.max(0)).unwrap_or(u64::MAX)
+}
+
+/// The inverse of [`filetime`]; `None` beyond the range of [`jiff::Timestamp`].
+pub fn from_filetime(ticks: u64) -> Option<jiff::Timestamp> {
+    let nanos = (i128::from(ticks) - FILETIME_UNIX_EPOCH) * 100;
+    jiff::Timestamp::from_nanosecond(nanos).ok()
+}
+
+#[cfg(test)]
+mod filetime_tests {
+    use super::*;
+
+    #[test]
+    fn filetime_round_trip_and_epochs() {
+        assert_eq!(filetime(jiff::Timestamp::UNIX_EPOCH), 116_444_736_000_000_000);
+        let t: jiff::Timestamp = "2026-11-22T10:00:00.1234567Z".parse().unwrap();
+        assert_eq!(from_filetime(filetime(t)), Some(t));
+        assert_eq!(filetime("1500-01-01T00:00:00Z".parse().unwrap()), 0);
+        assert_eq!(from_filetime(0), "1601-01-01T00:00:00Z".parse().ok());
+    }
+}

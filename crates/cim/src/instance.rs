@@ -144,8 +144,12 @@ impl Instance {
         &self.values
     }
 
-    /// The instance's relative path (`__RELPATH`); `None` if a key is NULL.
+    /// The instance's relative path (`__RELPATH`); `None` if a key is NULL, and for events,
+    /// which have no paths.
     pub fn path(&self) -> Option<ObjectPath> {
+        if self.class.is_a("__Event") {
+            return None;
+        }
         let mut keys = Vec::new();
         for (prop, value) in self.class.properties.iter().zip(&self.values) {
             if !prop.is_key() {
@@ -222,6 +226,8 @@ pub(crate) fn class_system_property(
                 .collect(),
         )),
         "__PROPERTY_COUNT" => Some(Value::Sint32(class.properties.len() as i32)),
+        // Events live nowhere: WMI leaves these NULL on them.
+        "__NAMESPACE" | "__SERVER" if genus == 2 && class.is_a("__Event") => None,
         "__NAMESPACE" => Some(Value::String(class.namespace.replace('/', "\\"))),
         "__SERVER" => string(&ctx.server),
         "__RELPATH" => relpath().map(Value::String),

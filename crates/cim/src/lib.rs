@@ -25,7 +25,7 @@ pub use class::{
     Class, ClassDef, Flavor, Method, Parameter, Property, PropertyDef, Qualifier, QualifierDecl,
     QualifierScope, ResolveError, resolve_class,
 };
-pub use datetime::{CimDateTime, DateTimeError, Interval, Timestamp};
+pub use datetime::{CimDateTime, DateTimeError, Interval, Timestamp, filetime, from_filetime};
 pub use instance::{Instance, InstanceError, SYSTEM_PROPERTIES, SystemContext};
 pub use name::Name;
 pub use path::{KeyBinding, KeyValue, ObjectPath, PathError};

@@ -107,6 +107,7 @@ statuses! {
     AggregatingByObject = 0x8004_105D, "WBEM_E_AGGREGATING_BY_OBJECT";
     InvalidOperator = 0x8004_1063, "WBEM_E_INVALID_OPERATOR";
     QuotaViolation = 0x8004_106C, "WBEM_E_QUOTA_VIOLATION";
+    RegistrationTooBroad = 0x8004_2001, "WBEMESS_E_REGISTRATION_TOO_BROAD";
     RegistrationTooPrecise = 0x8004_2002, "WBEMESS_E_REGISTRATION_TOO_PRECISE";
 }
 

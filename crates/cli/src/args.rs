@@ -20,10 +20,32 @@ Examples:
       A class definition as MOF.
   linmgmt classes --tree
       The class hierarchy of root/cimv2.
+  linmgmt watch \"SELECT * FROM __InstanceOperationEvent WITHIN 5 WHERE TargetInstance ISA 'Win32_LogonSession'\"
+      Logins and logouts as they happen (one JSON object per line in a pipe).
 
 Errors print the WMI error constant and code, e.g.
   error: WBEM_E_INVALID_CLASS (0x80041010): no class Win32_Foo in root/cimv2
 and exit with status 1 (2 for usage errors).";
+
+const WATCH_HELP: &str = "\
+Formats: table (default on a terminal), json (default in a pipe: one object per line, with
+TargetInstance and PreviousInstance nested) and list.
+
+WITHIN n is required and bounds the latency: the host is polled at least every n seconds.
+Logins and logouts usually arrive much sooner: watch re-scans at once when the kernel reports
+a process in a new audit session or the end of one in a known session (as root), when utmp,
+wtmp or logind's session files change, and when logind signals a session. The line on stderr
+that starts with `watching:` says which of these are active. Sessions already there when watch
+starts produce no events.
+
+Examples:
+  linmgmt watch \"SELECT * FROM __InstanceCreationEvent WITHIN 5 WHERE TargetInstance ISA 'Win32_LogonSession' AND TargetInstance.LogonType = 10\"
+      Every new ssh login with a terminal.
+  linmgmt watch \"SELECT * FROM __InstanceModificationEvent WITHIN 2 WHERE TargetInstance ISA 'Win32_ServerSession'\"
+      SMB sessions that open or close files (IdleTime ticks are not changes unless the WHERE
+      clause names IdleTime).
+  linmgmt watch \"SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_LogonSession' GROUP WITHIN 60 BY TargetInstance.AuthenticationPackage HAVING NumberOfEvents > 10\"
+      A burst of more than 10 logins per minute with one method, as one __AggregateEvent.";
 
 /// WMI's session classes for Linux: who is logged on, from where, since when.
 #[derive(Debug, Parser)]
@@ -112,6 +134,17 @@ pub enum Command {
         /// Print the class declaration as MOF.
         #[arg(long)]
         mof: bool,
+    },
+    /// Stream the events of an event query: sessions (or processes, connections, …) created,
+    /// deleted or modified, as they happen. Runs until interrupted (or `--count` events).
+    #[command(after_help = WATCH_HELP)]
+    Watch {
+        /// The event query, e.g. "SELECT * FROM __InstanceCreationEvent WITHIN 5 WHERE
+        /// TargetInstance ISA 'Win32_LogonSession'".
+        wql: String,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
     },
     /// Run the CIM-XML server (DSP0200 over HTTP/HTTPS) for pywbem, pywbemcli, wbemcli.
     Serve(crate::serve::ServeArgs),

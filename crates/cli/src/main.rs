@@ -8,6 +8,7 @@ mod args;
 mod overview;
 mod schema_view;
 mod serve;
+mod watch;
 
 use anyhow::Context;
 use args::{Cli, Command};
@@ -165,14 +166,22 @@ impl HostSettings {
         }
     }
 
-    /// A provider for the host as it is now.
-    pub(crate) fn provider(&self, tz: &TimeZone) -> HostProvider {
-        let on_host = self.root == Path::new("/");
-        let sources_root = if on_host {
+    fn on_host(&self) -> bool {
+        self.root == Path::new("/")
+    }
+
+    fn sources_root(&self) -> Root {
+        if self.on_host() {
             Root::host()
         } else {
             Root::new(&self.root)
-        };
+        }
+    }
+
+    /// A provider for the host as it is now.
+    pub(crate) fn provider(&self, tz: &TimeZone) -> HostProvider {
+        let on_host = self.on_host();
+        let sources_root = self.sources_root();
         // A fixture root answers for smbstatus from its own files, never from the host.
         let runner: Box<dyn CommandRunner> = if on_host {
             Box::new(SystemRunner)
@@ -186,6 +195,40 @@ impl HostSettings {
             tz.clone(),
             jiff::Timestamp::now(),
         )
+    }
+}
+
+impl HostSettings {
+    /// The hub that re-scans this host for event subscriptions (`watch`, the server's
+    /// `/events`): woken by the kernel's process events (on `/`), by changes of utmp, wtmp,
+    /// logind's session files and the NFS server's client list, and by logind's signals.
+    pub(crate) fn hub(&self, tz: &TimeZone) -> linmgmt_events::Hub {
+        use linmgmt_sources::LogindSource;
+        use linmgmt_sources::read::logind_bus::system_bus_address;
+        let logind_bus = match &self.options.logind {
+            LogindSource::Bus(address) => Some(address.clone()),
+            LogindSource::Auto if self.on_host() => Some(system_bus_address()),
+            _ => None,
+        };
+        let root = self.sources_root();
+        // The utmp that is read (var/run is often a link to run).
+        let utmp = (self.options.utmp_paths.iter()).find(|p| root.exists(p));
+        let mut paths: Vec<PathBuf> = utmp.into_iter().cloned().collect();
+        paths.extend(
+            ["var/log/wtmp", "run/systemd/sessions", "proc/fs/nfsd/clients"].map(PathBuf::from),
+        );
+        let wake = linmgmt_sources::wake::WakeOptions {
+            paths,
+            proc_connector: true,
+            logind_bus,
+        };
+        let (settings, tz) = (self.clone(), tz.clone());
+        linmgmt_events::Hub::new(linmgmt_events::HubSettings {
+            host: Arc::new(move || settings.provider(&tz)),
+            root,
+            wake,
+            capacity: linmgmt_events::DEFAULT_CAPACITY,
+        })
     }
 }
 
@@ -279,6 +322,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Some(Command::Serve(args)) => return serve::serve(cli, args),
         Some(Command::User { command }) => return serve::user(command),
+        Some(Command::Watch { wql, count }) => return watch::watch(cli, wql, *count),
         _ => {}
     }
     let root = cli.root.as_deref().unwrap_or(Path::new("/"));
@@ -364,7 +408,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 (false, None) => schema_view::write_class(class, &mut out)?,
             }
         }
-        Some(Command::Serve(_) | Command::User { .. }) => unreachable!("dispatched above"),
+        Some(Command::Serve(_) | Command::User { .. } | Command::Watch { .. }) => {
+            unreachable!("dispatched above")
+        }
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

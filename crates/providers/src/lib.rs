@@ -5,6 +5,7 @@
 //! needs it) and turns the facts into `Win32_LogonSession` and `Win32_ServerSession`
 //! instances for the engine.
 
+pub mod diff;
 mod logon;
 pub mod related;
 mod server;
@@ -231,6 +232,14 @@ const CLASSES: &[(&str, Depth)] = &[
     ("Win32_SessionConnection", Depth::Everything),
     ("Win32_ConnectionShare", Depth::Everything),
 ];
+
+/// How deep a scan `class` needs, if the host provider fills it.
+pub fn depth_of(class: &str) -> Option<Depth> {
+    CLASSES
+        .iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(class))
+        .map(|&(_, d)| d)
+}
 
 /// The host seen through a root directory: scanned on first use, at the depth the first
 /// class asked for needs, and again only if a later class needs more (logon sessions never

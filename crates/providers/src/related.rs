@@ -88,6 +88,19 @@ pub fn accounts(
         .collect()
 }
 
+/// A kernel worker thread's name without the work queue it is running right now
+/// (`kworker/1:0-events` → `kworker/1:0`): the kernel renames idle and busy workers all the
+/// time, and a process whose name changes by the second is noise to a watcher.
+fn kernel_worker_name(comm: &str) -> &str {
+    match comm.strip_prefix("kworker/") {
+        Some(rest) => match rest.find(['-', '+']) {
+            Some(cut) => &comm[..("kworker/".len() + cut)],
+            None => comm,
+        },
+        None => comm,
+    }
+}
+
 /// `Win32_Process`: every process (or only `pids`), with what `/proc` tells truthfully.
 pub fn processes(
     snap: &Snapshot,
@@ -109,7 +122,7 @@ pub fn processes(
                 .as_ref()
                 .and_then(|e| e.file_name())
                 .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| p.stat.comm.clone());
+                .unwrap_or_else(|| kernel_worker_name(&p.stat.comm).to_owned());
             put(&mut i, "Handle", string(p.pid().to_string()), w);
             put(&mut i, "ProcessId", Some(Value::Uint32(p.pid())), w);
             put(&mut i, "ParentProcessId", Some(Value::Uint32(p.ppid())), w);
@@ -561,4 +574,20 @@ pub fn connection_shares(
             i
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn kernel_workers_keep_their_name() {
+        for (comm, name) in [
+            ("kworker/1:0-events", "kworker/1:0"),
+            ("kworker/u8:0+flush-254:0", "kworker/u8:0"),
+            ("kworker/0:1H", "kworker/0:1H"),
+            ("kworker-x", "kworker-x"),
+            ("sshd", "sshd"),
+        ] {
+            assert_eq!(super::kernel_worker_name(comm), name);
+        }
+    }
 }

@@ -9,10 +9,14 @@
 //! | `mof` | `instance of` blocks |
 //! | `xml` | CIM-XML `VALUE.NAMEDINSTANCE` elements |
 //!
+//! Events (`linmgmt watch`) stream through [`EventWriter`] instead: one JSON object per
+//! line, a table row or a `list` block per event.
+//!
 //! The crate is pure: it writes to any [`std::io::Write`] and decides nothing about
 //! terminals; the caller says whether to use colour and how wide the screen is.
 
 mod classes;
+mod events;
 mod json;
 
 use linmgmt_cim::{Instance, Name, SystemContext, Value};
@@ -20,6 +24,7 @@ use std::io::{self, Write};
 use std::str::FromStr;
 
 pub use classes::render_classes;
+pub use events::EventWriter;
 pub use json::{instance_to_json, value_to_json};
 
 /// An output format.

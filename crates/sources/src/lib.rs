@@ -22,6 +22,7 @@ pub mod parse;
 pub mod read;
 mod root;
 pub mod snapshot;
+pub mod wake;
 mod warning;
 
 pub use root::Root;

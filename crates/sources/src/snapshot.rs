@@ -290,6 +290,31 @@ fn precise_boot_time(
     }
 }
 
+/// The host's boot time as this process first worked it out, by boot id. `now - uptime`
+/// moves by up to 10 ms from scan to scan (`/proc/uptime` has two decimals), and every
+/// start time is derived from it: without this, a watcher comparing two scans would see
+/// every process and session change.
+fn stable_boot_time(root: &Root, boot_id: Option<&str>, computed: Option<Timestamp>) -> Option<Timestamp> {
+    static FIRST: std::sync::Mutex<Option<(String, Timestamp)>> = std::sync::Mutex::new(None);
+    let (Some(id), Some(t)) = (boot_id, computed) else {
+        return computed;
+    };
+    if !root.is_host() {
+        return computed;
+    }
+    let mut first = FIRST.lock().unwrap_or_else(|e| e.into_inner());
+    match &*first {
+        // The same boot and the same second: only the jitter differs.
+        Some((known, at)) if known == id && at.duration_since(t).abs() < SignedDuration::from_secs(1) => {
+            Some(*at)
+        }
+        _ => {
+            *first = Some((id.to_owned(), t));
+            Some(t)
+        }
+    }
+}
+
 /// Scans `root` once and gathers every session source.
 ///
 /// Never fails: whatever could not be read is a warning next to what could.
@@ -304,7 +329,11 @@ pub fn scan(
     let hostname = read_line_file(root, "proc/sys/kernel/hostname").into_items(&mut w);
     let boot_id = read_line_file(root, "proc/sys/kernel/random/boot_id").into_items(&mut w);
     let uptime_seconds = read_uptime(root).into_items(&mut w);
-    let boot_time = precise_boot_time(boot_time, uptime_seconds, now);
+    let boot_time = stable_boot_time(
+        root,
+        boot_id.as_deref(),
+        precise_boot_time(boot_time, uptime_seconds, now),
+    );
 
     // smbstatus takes ~30 ms, mostly loading Samba's configuration and libraries: run it
     // while /proc is read, and drop its answer if no smbd turns out to be running.

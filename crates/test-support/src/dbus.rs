@@ -292,35 +292,77 @@ impl Session {
 /// Serves `org.freedesktop.login1` with `sessions` on the bus at `address`, on a thread of
 /// its own, and returns once the name is owned. The service lives until the bus goes away.
 pub fn serve_mock_logind(address: &str, sessions: Vec<MockSession>) {
-    let (tx, rx) = mpsc::channel();
-    let address = address.to_string();
-    std::thread::spawn(move || {
-        zbus::block_on(async move {
-            let mut builder = zbus::connection::Builder::address(address.as_str())
-                .name("org.freedesktop.login1")
-                .serve_at(
-                    "/org/freedesktop/login1",
-                    Manager {
-                        sessions: sessions.clone(),
-                    },
-                );
-            for s in &sessions {
-                builder = builder.serve_at(s.path(), Session(s.clone()));
-            }
-            match builder.build().await {
-                Ok(conn) => {
-                    tx.send(Ok(())).expect("ready");
-                    // Serve until the daemon is killed; the test process ends the thread.
-                    std::future::pending::<()>().await;
-                    drop(conn);
+    // The service thread keeps its own connection; dropping the handle leaves it serving.
+    drop(MockLogind::serve(address, sessions));
+}
+
+/// A mock logind that can also announce sessions, as the real one does with the `SessionNew`
+/// and `SessionRemoved` signals of `org.freedesktop.login1.Manager`.
+pub struct MockLogind {
+    conn: zbus::Connection,
+}
+
+impl MockLogind {
+    /// Serves `org.freedesktop.login1` with `sessions` on the bus at `address`, like
+    /// [`serve_mock_logind`], and returns a handle that emits signals from the name's owner.
+    pub fn serve(address: &str, sessions: Vec<MockSession>) -> MockLogind {
+        let (tx, rx) = mpsc::channel();
+        let address = address.to_string();
+        std::thread::spawn(move || {
+            zbus::block_on(async move {
+                let mut builder = zbus::connection::Builder::address(address.as_str())
+                    .name("org.freedesktop.login1")
+                    .serve_at(
+                        "/org/freedesktop/login1",
+                        Manager {
+                            sessions: sessions.clone(),
+                        },
+                    );
+                for s in &sessions {
+                    builder = builder.serve_at(s.path(), Session(s.clone()));
                 }
-                Err(e) => tx.send(Err(e.to_string())).expect("failed"),
-            }
+                match builder.build().await {
+                    Ok(conn) => {
+                        tx.send(Ok(conn.clone())).expect("ready");
+                        // Serve until the daemon is killed; the test process ends the thread.
+                        std::future::pending::<()>().await;
+                        drop(conn);
+                    }
+                    Err(e) => tx.send(Err(e.to_string())).expect("failed"),
+                }
+            });
         });
-    });
-    match rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => panic!("mock logind: {e}"),
-        Err(_) => panic!("mock logind did not start in 10 s"),
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(conn)) => MockLogind { conn },
+            Ok(Err(e)) => panic!("mock logind: {e}"),
+            Err(_) => panic!("mock logind did not start in 10 s"),
+        }
+    }
+
+    /// Emits `SessionNew(id, path)`, as logind does when a session starts.
+    pub fn session_new(&self, id: &str) {
+        self.emit("SessionNew", id);
+    }
+
+    /// Emits `SessionRemoved(id, path)`, as logind does when a session ends.
+    pub fn session_removed(&self, id: &str) {
+        self.emit("SessionRemoved", id);
+    }
+
+    fn emit(&self, member: &str, id: &str) {
+        let path = MockSession {
+            id: id.to_string(),
+            ..MockSession::default()
+        }
+        .path();
+        let path = OwnedObjectPath::try_from(path).expect("path");
+        zbus::block_on(self.conn.emit_signal(
+            None::<&str>,
+            "/org/freedesktop/login1",
+            "org.freedesktop.login1.Manager",
+            member,
+            &(id, path),
+        ))
+        .unwrap_or_else(|e| panic!("emitting {member}: {e}"));
     }
 }

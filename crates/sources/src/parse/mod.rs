@@ -9,6 +9,7 @@ pub mod logind;
 pub mod net;
 pub mod nfs;
 pub mod proc;
+pub mod proc_connector;
 pub mod smb;
 pub mod smbconf;
 pub mod sock_diag;
