@@ -535,7 +535,10 @@ mod filetime_tests {
 
     #[test]
     fn filetime_round_trip_and_epochs() {
-        assert_eq!(filetime(jiff::Timestamp::UNIX_EPOCH), 116_444_736_000_000_000);
+        assert_eq!(
+            filetime(jiff::Timestamp::UNIX_EPOCH),
+            116_444_736_000_000_000
+        );
         let t: jiff::Timestamp = "2026-11-22T10:00:00.1234567Z".parse().unwrap();
         assert_eq!(from_filetime(filetime(t)), Some(t));
         assert_eq!(filetime("1500-01-01T00:00:00Z".parse().unwrap()), 0);

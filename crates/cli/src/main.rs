@@ -215,7 +215,12 @@ impl HostSettings {
         let utmp = (self.options.utmp_paths.iter()).find(|p| root.exists(p));
         let mut paths: Vec<PathBuf> = utmp.into_iter().cloned().collect();
         paths.extend(
-            ["var/log/wtmp", "run/systemd/sessions", "proc/fs/nfsd/clients"].map(PathBuf::from),
+            [
+                "var/log/wtmp",
+                "run/systemd/sessions",
+                "proc/fs/nfsd/clients",
+            ]
+            .map(PathBuf::from),
         );
         let wake = linmgmt_sources::wake::WakeOptions {
             paths,

@@ -41,6 +41,9 @@ const MIN_GAP: Duration = Duration::from_millis(10);
 /// session only once it has authenticated, which no process event announces for SMB.
 const FOLLOW_UPS: [Duration; 2] = [Duration::from_millis(250), Duration::from_millis(1000)];
 
+/// How often to retry an overflow notice that did not fit.
+const NOTICE_RETRY: Duration = Duration::from_millis(100);
+
 /// Wakes queued between two scans; more are dropped (a scan is due anyway).
 const WAKE_QUEUE: usize = 4096;
 
@@ -221,11 +224,9 @@ impl Subscriber {
         if self.dropped == 0 {
             return;
         }
-        let notice = self.subscription.overflow_notice(
-            self.dropped,
-            self.first_dropped.as_ref(),
-            now,
-        );
+        let notice =
+            self.subscription
+                .overflow_notice(self.dropped, self.first_dropped.as_ref(), now);
         if self.events.try_send(notice).is_ok() {
             self.dropped = 0;
             self.first_dropped = None;
@@ -316,6 +317,10 @@ fn run(shared: Arc<Shared>, nudge: SyncSender<Wake>, wakes: mpsc::Receiver<Wake>
             if let Some(f) = follow_ups.iter().min() {
                 deadline = deadline.min(*f);
             }
+            if subscribers.iter().any(|s| s.dropped > 0) {
+                // A notice is waiting for room in a slow consumer's queue.
+                deadline = deadline.min(now + NOTICE_RETRY);
+            }
             let wall = Timestamp::now();
             for s in &subscribers {
                 if let Some(t) = s.subscription.next_due() {
@@ -382,7 +387,10 @@ fn scan(
     let watched = || {
         (subscribers.iter().map(|s| &s.subscription)).chain(pending.iter().map(|p| &p.subscription))
     };
-    let depth = watched().map(Subscription::depth).max().unwrap_or(Depth::Sessions);
+    let depth = watched()
+        .map(Subscription::depth)
+        .max()
+        .unwrap_or(Depth::Sessions);
     let all_processes = watched().any(|s| s.classes().any(|c| follows_processes(c)));
     let snapshot = host.snapshot(depth);
     if let Ok(mut i) = interest.write() {
@@ -392,7 +400,10 @@ fn scan(
     let mut cache: HashMap<(String, Option<String>), (Vec<Instance>, Vec<Warning>)> =
         HashMap::new();
     let mut instances = |class: &Arc<ClassDef>, viewer: Option<&str>| {
-        let key = (class.name.as_str().to_ascii_lowercase(), viewer.map(str::to_owned));
+        let key = (
+            class.name.as_str().to_ascii_lowercase(),
+            viewer.map(str::to_owned),
+        );
         cache
             .entry(key)
             .or_insert_with(|| {
@@ -421,11 +432,12 @@ fn scan(
         let description = describe(&subscription, wakers);
         let mut seen = std::collections::HashSet::new();
         warnings.retain(|w| seen.insert(w.message.clone()));
-        if p.ready.send(Ready {
-            description,
-            warnings,
-        })
-        .is_ok()
+        if p.ready
+            .send(Ready {
+                description,
+                warnings,
+            })
+            .is_ok()
         {
             subscribers.push(Subscriber {
                 subscription,

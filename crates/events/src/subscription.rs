@@ -3,7 +3,7 @@
 //! and the clock.
 
 use jiff::{SignedDuration, Timestamp};
-use linmgmt_cim::{filetime, ClassDef, Instance, Name, SystemContext, Value, WbemStatus};
+use linmgmt_cim::{ClassDef, Instance, Name, SystemContext, Value, WbemStatus, filetime};
 use linmgmt_engine::EngineError;
 use linmgmt_providers::diff::{Change, diff, volatile_properties};
 use linmgmt_providers::{Depth, depth_of};
@@ -212,27 +212,30 @@ impl Subscription {
                  (alone or joined to the rest with AND)",
             ));
         };
-        let target = ns.class(target_name.name.as_str()).cloned().ok_or_else(|| {
-            err(
-                WbemStatus::InvalidClass,
-                format!("no class {} in {}", target_name.name, ns.name()),
-            )
-            .with_span(target_name.span)
-        })?;
+        let target = ns
+            .class(target_name.name.as_str())
+            .cloned()
+            .ok_or_else(|| {
+                err(
+                    WbemStatus::InvalidClass,
+                    format!("no class {} in {}", target_name.name, ns.name()),
+                )
+                .with_span(target_name.span)
+            })?;
         let filter = EventFilter::compile(q, &target, opts).map_err(EngineError::from_wql)?;
         let mut named = Vec::new();
         if let Some(w) = &q.where_clause {
             named_properties(w, &mut named);
         }
-        let candidates =
-            std::iter::once(&target).chain(ns.subclasses(target.name.as_str(), true));
+        let candidates = std::iter::once(&target).chain(ns.subclasses(target.name.as_str(), true));
         let watched: Vec<Watched> = candidates
             .filter(|c| depth_of(c.name.as_str()).is_some())
             .map(|class| {
                 let volatile = volatile_properties(class.name.as_str());
                 let ignored = (class.properties.iter())
                     .map(|p| {
-                        volatile.iter().any(|v| p.name.is(v)) && !named.iter().any(|n| n.is(p.name.as_str()))
+                        volatile.iter().any(|v| p.name.is(v))
+                            && !named.iter().any(|n| n.is(p.name.as_str()))
                     })
                     .collect();
                 Watched {
@@ -415,7 +418,12 @@ impl Subscription {
 
     /// The `__EventQueueOverflowEvent` telling a consumer that `dropped` events (the first
     /// of them `first`) did not fit in its queue.
-    pub fn overflow_notice(&self, dropped: u32, first: Option<&Instance>, now: Timestamp) -> Instance {
+    pub fn overflow_notice(
+        &self,
+        dropped: u32,
+        first: Option<&Instance>,
+        now: Timestamp,
+    ) -> Instance {
         let mut e = Instance::new(self.classes.overflow.clone());
         set(&mut e, "TIME_CREATED", Value::Uint64(filetime(now)));
         set(&mut e, "NumberOfEventsDropped", Value::Uint32(dropped));
@@ -432,7 +440,11 @@ impl Subscription {
     }
 }
 
-fn group_key(p: &PropertyRef, target: &ClassDef, event: &ClassDef) -> Result<GroupKey, EngineError> {
+fn group_key(
+    p: &PropertyRef,
+    target: &ClassDef,
+    event: &ClassDef,
+) -> Result<GroupKey, EngineError> {
     let unknown = |class: &ClassDef, name: &linmgmt_wql::Ident| {
         err(
             WbemStatus::InvalidQuery,
@@ -520,17 +532,29 @@ fn make_event(
     columns: &Option<Vec<Name>>,
 ) -> Instance {
     let mut e = Instance::new(class.clone());
-    let wanted = |name: &str| columns.as_ref().is_none_or(|c| c.iter().any(|n| n.is(name)));
+    let wanted = |name: &str| {
+        columns
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|n| n.is(name)))
+    };
     if wanted("TIME_CREATED") {
         set(&mut e, "TIME_CREATED", Value::Uint64(time));
     }
     if wanted("TargetInstance") {
-        set(&mut e, "TargetInstance", Value::Object(Box::new(target.clone())));
+        set(
+            &mut e,
+            "TargetInstance",
+            Value::Object(Box::new(target.clone())),
+        );
     }
     if let Some(p) = previous
         && wanted("PreviousInstance")
     {
-        set(&mut e, "PreviousInstance", Value::Object(Box::new(p.clone())));
+        set(
+            &mut e,
+            "PreviousInstance",
+            Value::Object(Box::new(p.clone())),
+        );
     }
     e
 }

@@ -48,7 +48,11 @@ fn observe(sub: &mut Subscription, fixture: &Fixture, t: Timestamp) -> Vec<Insta
     events.extend(sub.due(t));
     for e in &events {
         if let Some(Value::Uint64(created)) = e.get("TIME_CREATED") {
-            assert_eq!(*created, linmgmt_cim::filetime(t), "TIME_CREATED is the scan's time");
+            assert_eq!(
+                *created,
+                linmgmt_cim::filetime(t),
+                "TIME_CREATED is the scan's time"
+            );
         }
     }
     events
@@ -252,7 +256,14 @@ fn events_as_json() {
     for (query, keys) in [
         (
             "SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_LogonSession'",
-            vec!["__CLASS", "__PATH", "__RELPATH", "TIME_CREATED", "SECURITY_DESCRIPTOR", "TargetInstance"],
+            vec![
+                "__CLASS",
+                "__PATH",
+                "__RELPATH",
+                "TIME_CREATED",
+                "SECURITY_DESCRIPTOR",
+                "TargetInstance",
+            ],
         ),
         (
             "SELECT TargetInstance FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_LogonSession'",
@@ -261,11 +272,20 @@ fn events_as_json() {
     ] {
         let mut sub = compile(&repo, query).expect("compiles");
         observe(&mut sub, &fixture(false), now());
-        let events = observe(&mut sub, &fixture(true), now() + SignedDuration::from_secs(1));
+        let events = observe(
+            &mut sub,
+            &fixture(true),
+            now() + SignedDuration::from_secs(1),
+        );
         assert_eq!(events.len(), 1, "{query}");
         let names: Vec<linmgmt_cim::Name> = match sub.columns() {
             Some(c) => c.to_vec(),
-            None => events[0].class().properties.iter().map(|p| p.name.clone()).collect(),
+            None => events[0]
+                .class()
+                .properties
+                .iter()
+                .map(|p| p.name.clone())
+                .collect(),
         };
         let refs: Vec<&linmgmt_cim::Name> = names.iter().collect();
         let json = linmgmt_render::instance_to_json(&events[0], &refs, &ctx);

@@ -185,13 +185,27 @@ mod tests {
         let b_opened = session(&c, "10.0.0.2", "bob", 2, 5);
         let carol = session(&c, "10.0.0.3", "carol", 0, 0);
         check(&[], &[], false, &[]);
-        check(&[], std::slice::from_ref(&a), false, &[("created", "alice")]);
-        check(std::slice::from_ref(&a), &[], false, &[("deleted", "alice")]);
+        check(
+            &[],
+            std::slice::from_ref(&a),
+            false,
+            &[("created", "alice")],
+        );
+        check(
+            std::slice::from_ref(&a),
+            &[],
+            false,
+            &[("deleted", "alice")],
+        );
         check(
             &[a.clone(), b.clone()],
             &[b_opened.clone(), carol.clone()],
             false,
-            &[("deleted", "alice"), ("modified", "bob"), ("created", "carol")],
+            &[
+                ("deleted", "alice"),
+                ("modified", "bob"),
+                ("created", "carol"),
+            ],
         );
         // Same state: nothing, whatever the order.
         check(&[a.clone(), b.clone()], &[b.clone(), a.clone()], false, &[]);
@@ -203,7 +217,12 @@ mod tests {
         let idle5 = session(&c, "10.0.0.1", "alice", 0, 5);
         let idle9 = session(&c, "10.0.0.1", "alice", 0, 9);
         let idle9_opened = session(&c, "10.0.0.1", "alice", 1, 9);
-        check(std::slice::from_ref(&idle5), std::slice::from_ref(&idle9), true, &[]);
+        check(
+            std::slice::from_ref(&idle5),
+            std::slice::from_ref(&idle9),
+            true,
+            &[],
+        );
         check(
             std::slice::from_ref(&idle5),
             std::slice::from_ref(&idle9),
@@ -230,7 +249,12 @@ mod tests {
             false,
             &[("modified", "ALICE")],
         );
-        check(&[], &[lower.clone(), lower.clone()], false, &[("created", "alice")]);
+        check(
+            &[],
+            &[lower.clone(), lower.clone()],
+            false,
+            &[("created", "alice")],
+        );
         let keyless = Instance::new(c.clone());
         check(&[], &[keyless], false, &[]);
     }

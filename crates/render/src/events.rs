@@ -187,7 +187,11 @@ impl EventWriter {
         if let Some(rep) = embedded(e, "Representative") {
             let (class, instance, _) = self.describe(rep);
             let n = cell(e.get("NumberOfEvents").cloned());
-            return (class, instance, format!("{n} events like this one ({})", verb(rep)));
+            return (
+                class,
+                instance,
+                format!("{n} events like this one ({})", verb(rep)),
+            );
         }
         if e.class_name().is("__EventQueueOverflowEvent") {
             let n = cell(e.get("NumberOfEventsDropped").cloned());

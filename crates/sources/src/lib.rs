@@ -10,12 +10,16 @@
 //!   because a pid vanishing mid-scan or an unreadable file is normal, not a failure.
 //! - [`command`]: running external tools (`smbstatus`) behind the [`command::CommandRunner`] trait.
 //! - [`snapshot`]: [`snapshot::scan`] gathers everything in one pass over `/proc`.
+//! - [`wake`]: what tells an event watcher to scan again at once (kernel process events,
+//!   inotify on files under the root, logind's session signals), each on a thread of its own.
 //!
 //! **Architecture invariant:** nothing reads a literal `/proc` or `/run` path; every path is
 //! relative to a [`Root`], so every test runs on a fixture directory and the same code serves `/`.
 //! The sources that are not files — logind over D-Bus ([`read::logind_bus`]), sock_diag
 //! netlink ([`read::sock_diag`]) and NSS ([`read::nss_account`]) — are asked only when
-//! [`Root::is_host`], each bounded in time and with the files as the fallback.
+//! [`Root::is_host`], each bounded in time and with the files as the fallback. The kernel's
+//! process events ([`wake`]) are likewise only for the host; logind's signals go to whatever
+//! bus address the caller names, as [`LogindSource::Bus`] does.
 
 pub mod command;
 pub mod parse;

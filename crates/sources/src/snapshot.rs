@@ -294,7 +294,11 @@ fn precise_boot_time(
 /// moves by up to 10 ms from scan to scan (`/proc/uptime` has two decimals), and every
 /// start time is derived from it: without this, a watcher comparing two scans would see
 /// every process and session change.
-fn stable_boot_time(root: &Root, boot_id: Option<&str>, computed: Option<Timestamp>) -> Option<Timestamp> {
+fn stable_boot_time(
+    root: &Root,
+    boot_id: Option<&str>,
+    computed: Option<Timestamp>,
+) -> Option<Timestamp> {
     static FIRST: std::sync::Mutex<Option<(String, Timestamp)>> = std::sync::Mutex::new(None);
     let (Some(id), Some(t)) = (boot_id, computed) else {
         return computed;
@@ -305,7 +309,9 @@ fn stable_boot_time(root: &Root, boot_id: Option<&str>, computed: Option<Timesta
     let mut first = FIRST.lock().unwrap_or_else(|e| e.into_inner());
     match &*first {
         // The same boot and the same second: only the jitter differs.
-        Some((known, at)) if known == id && at.duration_since(t).abs() < SignedDuration::from_secs(1) => {
+        Some((known, at))
+            if known == id && at.duration_since(t).abs() < SignedDuration::from_secs(1) =>
+        {
             Some(*at)
         }
         _ => {

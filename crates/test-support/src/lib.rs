@@ -688,6 +688,48 @@ impl FixtureRoot {
         self._tmp.keep()
     }
 
+    /// Makes this root's processes and utmp those of `other`, as if its logins and logouts
+    /// had happened here (tests of watchers, which keep looking at one root). Processes
+    /// come and go first, utmp is written last, as a login writes it once its processes
+    /// exist.
+    pub fn change_to(&self, other: &FixtureRoot) {
+        fn copy_dir(from: &Path, to: &Path) {
+            fs::create_dir_all(to).expect("mkdir");
+            for entry in fs::read_dir(from).expect("read_dir").flatten() {
+                let target = to.join(entry.file_name());
+                let kind = entry.file_type().expect("file type");
+                if kind.is_dir() {
+                    copy_dir(&entry.path(), &target);
+                } else if kind.is_symlink() {
+                    let _ = fs::remove_file(&target);
+                    symlink(fs::read_link(entry.path()).expect("link"), &target).expect("symlink");
+                } else {
+                    fs::copy(entry.path(), &target).expect("copy");
+                }
+            }
+        }
+        let (from, to) = (other.root.dir(), self.root.dir());
+        let pids = |dir: &Path| -> Vec<String> {
+            fs::read_dir(dir.join("proc"))
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let keep = pids(from);
+        for gone in pids(to).into_iter().filter(|p| !keep.contains(p)) {
+            fs::remove_dir_all(to.join("proc").join(gone)).expect("remove process");
+        }
+        for pid in keep {
+            copy_dir(&from.join("proc").join(&pid), &to.join("proc").join(&pid));
+        }
+        let utmp = fs::read(from.join("run/utmp")).unwrap_or_default();
+        fs::write(to.join("run/utmp"), utmp).expect("write utmp");
+    }
+
     /// Creates `dev/<tty>` with the given access time (for idle-time tests).
     pub fn touch_tty(&self, tty: &str, atime: Timestamp) {
         let path = self.root.path(format!("dev/{tty}"));
@@ -697,6 +739,35 @@ impl FixtureRoot {
         f.set_times(fs::FileTimes::new().set_accessed(t).set_modified(t))
             .expect("set times");
     }
+}
+
+/// A host with an sshd listener, `root` and `alice` (uid 1001), and `n` ssh logins of
+/// alice with a pty: audit sessions 2, 3, …, an sshd monitor, its child and a shell each, and a utmp
+/// record each (an empty utmp file without logins).
+pub fn pty_logins(n: u32) -> Fixture {
+    let mut procs = String::new();
+    let mut utmp = String::new();
+    for i in 0..n {
+        let (pid, ses) = (10_000 + i * 10, i + 2);
+        procs.push_str(&format!(
+            "pid={pid} ppid=900 comm=sshd cmd=\"sshd: alice [priv]\" ses={ses} auid=1001 start=2026-08-01T10:00:00Z\n\
+             pid={child} ppid={pid} comm=sshd cmd=\"sshd: alice@pts/{i}\" uid=1001 ses={ses} auid=1001 start=2026-08-01T10:00:01Z fds=/dev/ptmx\n\
+             pid={shell} ppid={child} comm=bash cmd=-bash uid=1001 ses={ses} auid=1001 tty=pts/{i} start=2026-08-01T10:00:01Z\n",
+            child = pid + 1,
+            shell = pid + 2,
+        ));
+        utmp.push_str(&format!(
+            "USER_PROCESS pid={pid} line=pts/{i} id=ts/{i} user=alice host=10.0.0.5 time=2026-08-01T10:00:01Z addr=10.0.0.5\n"
+        ));
+    }
+    Fixture::parse(&format!(
+        "//- process\n\
+         pid=1 ppid=0 comm=init cmd=/sbin/init\n\
+         pid=900 ppid=1 comm=sshd cmd=\"sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups\"\n\
+         {procs}//- utmp\n{utmp}//- /etc/passwd\n\
+         root:x:0:0:root:/root:/bin/bash\n\
+         alice:x:1001:1001:Alice,,,:/home/alice:/bin/bash\n"
+    ))
 }
 
 /// A host with `n` SSH sessions, for scale tests and benches.

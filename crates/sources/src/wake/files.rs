@@ -31,6 +31,9 @@ use crate::Root;
 
 /// How often paths are looked up again, and the poll timeout.
 const TICK: Duration = Duration::from_secs(1);
+/// How long to let events gather once one arrived: a login writes utmp, wtmp and logind's
+/// files in a burst of several writes, which read together make one wake per path.
+const GATHER: Duration = Duration::from_millis(20);
 
 /// Content changes of a file, entries of a directory, and the watched inode itself going away.
 /// Attribute changes are left out: utmp readers do not care about them.
@@ -232,6 +235,7 @@ impl Watcher {
             let mut changed = BTreeSet::new();
             let (mut gone, mut overflow) = (false, false);
             if ready {
+                std::thread::sleep(GATHER);
                 match self.read_events(&mut changed) {
                     Ok(r) => (gone, overflow) = r,
                     // An inotify descriptor that cannot be read any more will not recover.
