@@ -5,7 +5,9 @@
 
 It implements just enough of the command-line contract (design.md §2–§4) for the live
 checks: `query "SELECT * FROM Win32_LogonSession|Win32_ServerSession" --format json`,
-`get 'Win32_LogonSession.LogonId="N"' --format json`, and the bare overview. When the
+`get 'Win32_LogonSession.LogonId="N"' --format json`, the bare overview, and `watch "<event
+WQL>" --format json [--count N]` (polling every 0.1 s; the event kinds, `TargetInstance ISA`,
+one `TargetInstance.P = 'v'` condition and `GROUP WITHIN n HAVING NumberOfEvents >= k`). When the
 harness passes with it, a failure with the real linmgmt is linmgmt's, not the harness's.
 It is deliberately simple (no WHERE, no merging beyond the key, sshd titles of OpenSSH 9.2).
 """
@@ -125,8 +127,95 @@ def server_sessions(procs):
     return [dict({"__CLASS": "Win32_ServerSession"}, **v) for v in out.values()]
 
 
+FILETIME_EPOCH_OFFSET = 11644473600
+
+
+def _relpath(inst):
+    if inst["__CLASS"] == "Win32_LogonSession":
+        return 'Win32_LogonSession.LogonId="%s"' % inst["LogonId"]
+    return 'Win32_ServerSession.ComputerName="%s",UserName="%s"' % (inst["ComputerName"], inst["UserName"])
+
+
+def watch(wql, count):
+    """Polls, diffs and prints WMI intrinsic events as JSON lines (a sketch of the contract)."""
+    import signal
+    import time
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    m = re.search(r"FROM\s+(__Instance\w+Event)", wql, re.I)
+    kind = m.group(1) if m else "__InstanceOperationEvent"
+    target = re.search(r"TargetInstance\s+ISA\s+'(\w+)'", wql, re.I).group(1)
+    cond = re.search(r"TargetInstance\.(\w+)\s*=\s*(?:'([^']*)'|(\d+))", wql, re.I)
+    group = re.search(r"GROUP\s+WITHIN\s+(\d+)(?:\s+HAVING\s+NumberOfEvents\s*>=\s*(\d+))?", wql, re.I)
+    kinds = {
+        "__InstanceOperationEvent": ("__InstanceCreationEvent", "__InstanceDeletionEvent", "__InstanceModificationEvent"),
+    }.get(kind, (kind,))
+
+    def instances():
+        procs = procfs.snapshot()
+        if target == "Win32_LogonSession":
+            got = {i["LogonId"]: i for i in logon_sessions(procs)}
+        else:
+            got = {(i["ComputerName"], i["UserName"]): i for i in server_sessions(procs)}
+        for i in got.values():
+            i["__RELPATH"] = _relpath(i)
+            i["__PATH"] = "\\\\oracle\\root\\cimv2:" + i["__RELPATH"]
+        if cond:
+            want = cond.group(2) if cond.group(2) is not None else cond.group(3)
+            got = {k: v for k, v in got.items() if str(v.get(cond.group(1))) == want}
+        return got
+
+    def now_filetime():
+        return int((time.time() + FILETIME_EPOCH_OFFSET) * 1e7)
+
+    printed = [0]
+
+    def emit(ev):
+        print(json.dumps(ev), flush=True)
+        printed[0] += 1
+        if count and printed[0] >= count:
+            sys.exit(0)
+
+    before = instances()
+    print("watching: %s; oracle polls every 0.1 s" % target, file=sys.stderr, flush=True)
+    window = []  # (group) events of the current window
+    window_end = None
+    while True:
+        time.sleep(0.1)
+        now = instances()
+        evs = []
+        for k, v in now.items():
+            if k not in before:
+                evs.append({"__CLASS": "__InstanceCreationEvent", "TargetInstance": v})
+            elif v != before[k]:
+                evs.append({"__CLASS": "__InstanceModificationEvent", "TargetInstance": v, "PreviousInstance": before[k]})
+        for k, v in before.items():
+            if k not in now:
+                evs.append({"__CLASS": "__InstanceDeletionEvent", "TargetInstance": v})
+        before = now
+        for ev in evs:
+            if ev["__CLASS"] not in kinds:
+                continue
+            ev = dict({"__CLASS": ev["__CLASS"], "__PATH": None, "__RELPATH": None, "SECURITY_DESCRIPTOR": None,
+                       "TIME_CREATED": now_filetime()}, **{k: v for k, v in ev.items() if k != "__CLASS"})
+            if group:
+                if not window:
+                    window_end = time.time() + int(group.group(1))
+                window.append(ev)
+            else:
+                emit(ev)
+        if group and window and time.time() >= window_end:
+            if len(window) >= int(group.group(2) or 1):
+                emit({"__CLASS": "__AggregateEvent", "TIME_CREATED": now_filetime(), "NumberOfEvents": len(window),
+                      "Representative": window[0]})
+            window = []
+
+
 def main(argv):
     args = [a for a in argv if a not in ("--format", "json")]
+    if args and args[0] == "watch":
+        count = int(args[args.index("--count") + 1]) if "--count" in args else 0
+        return watch(args[1], count)
     procs = procfs.snapshot()
     if not args:
         for s in server_sessions(procs):

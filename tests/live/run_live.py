@@ -27,6 +27,11 @@ Ground truth comes from /proc (audit session ids, process titles, sockets) and f
   LINMGMT_SSHD_LOG=<dir>/ssh/sshd.log     (the private sshd's log, for the auth method)
 Only the test users' sessions are looked at: the host may have any other sessions.
 
+Then events.py checks `linmgmt watch` (WMI events for new ssh and SMB logins, a 200-login
+burst, GROUP WITHIN) with the same sshd and smbd; `--only events` runs just that (no fixed
+sessions), `--skip-events` leaves it out. `--latency N [--latency-out FILE]` runs the watch
+latency benchmark (latency.py) instead of the tests.
+
 Output: one line per check, `ok - …` or `not ok - … (got …)`, comments start with `#`,
 a summary at the end; exit status 1 when any check failed, 2 when setup failed.
 """
@@ -45,6 +50,8 @@ from datetime import datetime, timezone
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import events  # noqa: E402
+import latency  # noqa: E402
 import procfs  # noqa: E402
 import services  # noqa: E402
 from services import SetupError, wait_for  # noqa: E402
@@ -185,13 +192,16 @@ class SshSession:
         self.sessionid = None
         self.members = []  # Procs with the session's audit id
 
-    def find(self, listener_pid):
-        """Looks for the established session below the sshd listener; True when complete."""
+    def find(self, listener_pid, ignore=()):
+        """Looks for the established session below the sshd listener; True when complete.
+
+        `ignore`: pids of `sshd: USER [priv]` monitors of other sessions of the same user.
+        """
         procs = procfs.snapshot()
         below = [procs[p] for p in procfs.descendants(procs, listener_pid) if p in procs]
         priv = re.compile(_TITLE_PRIV % re.escape(self.user))
         child = re.compile(_TITLE_CHILD % re.escape(self.user))
-        mons = [p for p in below if priv.match(p.title)]
+        mons = [p for p in below if priv.match(p.title) and p.pid not in ignore]
         if len(mons) != 1:
             return False
         mon = mons[0]
@@ -291,7 +301,7 @@ class Live:
 
     # setup
 
-    def setup(self):
+    def setup(self, open_sessions=True):
         if os.geteuid() != 0:
             raise SetupError("must run as root")
         for tool in ("ssh", "sftp", "ssh-keygen", "smbclient", "smbstatus", "smbpasswd", "testparm", "useradd"):
@@ -330,8 +340,9 @@ class Live:
         self.smbd.start(listen)
         note("smbd pid %d on 127.0.0.1 and ::1 port %d" % (self.smbd.proc.pid, smb_port))
 
-        self.open_ssh_sessions()
-        self.open_smb_sessions()
+        if open_sessions:
+            self.open_ssh_sessions()
+            self.open_smb_sessions()
 
     LOCK_PATH = "/run/lock/linmgmt-live.lock"
 
@@ -825,8 +836,30 @@ def main():
     ap.add_argument("--lock-wait", type=float, default=60, help="seconds to wait for another live run (default 60)")
     ap.add_argument("--ssh-port", type=int, default=2223, help="first port to try for sshd (default 2223)")
     ap.add_argument("--smb-port", type=int, default=4455, help="first port to try for smbd (default 4455)")
+    ap.add_argument("--only", choices=["events"], help="run only this part (events: the `linmgmt watch` checks)")
+    ap.add_argument("--skip-events", action="store_true", help="leave out the `linmgmt watch` checks")
+    ap.add_argument(
+        "--events-parts",
+        default=",".join(events.PARTS),
+        help="which events parts to run, comma-separated (default %s)" % ",".join(events.PARTS),
+    )
+    ap.add_argument(
+        "--latency",
+        type=int,
+        metavar="N",
+        help="instead of the tests: measure `linmgmt watch` latency over N sequential ssh logins",
+    )
+    ap.add_argument("--latency-out", metavar="FILE", help="with --latency: write the figures as JSON to FILE")
     args = ap.parse_args()
     args.linmgmt = os.path.abspath(args.linmgmt)
+    parts = [p for p in args.events_parts.split(",") if p]
+    unknown = [p for p in parts if p not in events.PARTS]
+    if unknown:
+        ap.error("unknown events part(s) %s (known: %s)" % (", ".join(unknown), ", ".join(events.PARTS)))
+    if args.only == "events" and args.skip_events:
+        ap.error("--only events and --skip-events exclude each other")
+    if args.latency is not None and args.latency < 1:
+        ap.error("--latency needs N >= 1")
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt("signal %d" % signum)
@@ -842,12 +875,21 @@ def main():
         print("Bail out! no executable linmgmt at %s" % args.linmgmt, flush=True)
         return 2
     try:
+        servers_only = (args.only == "events" or args.latency is not None) and not args.setup_only
         try:
-            live.setup()
+            live.setup(open_sessions=not servers_only)
         except SetupError as e:
             print("Bail out! setup: %s" % e, flush=True)
             return 2
         note("setup done in %.1f s" % (time.monotonic() - started))
+        if args.latency is not None and not args.setup_only:
+            lm = Linmgmt(args.linmgmt, live.linmgmt_env(), args.verbose)
+            return latency.measure(live, lm, sys.modules[__name__], args.latency, args.latency_out)
+        if servers_only:
+            lm = Linmgmt(args.linmgmt, live.linmgmt_env(), args.verbose)
+            events.run(live, rep, lm, sys.modules[__name__], parts)
+            rep.summary(time.monotonic() - started)
+            return 1 if rep.failed else 0
         live.report_ground_truth(rep)
         if args.setup_only:
             live.print_setup_help()
@@ -862,6 +904,8 @@ def main():
         live.check_associations(rep, lm)
         live.logout()
         live.check_gone(rep, lm)
+        if not args.skip_events:
+            events.run(live, rep, lm, sys.modules[__name__], parts)
         rep.summary(time.monotonic() - started)
         return 1 if rep.failed else 0
     except KeyboardInterrupt as e:

@@ -291,6 +291,10 @@ class Sshd:
             "AllowAgentForwarding no",
             "LogLevel VERBOSE",
             "LoginGraceTime 30",
+            # the events burst (tests/live/events.py) logs in 20 at a time: the default
+            # MaxStartups 10:30:100 would refuse some of the unauthenticated connections
+            "MaxStartups 200",
+            "MaxSessions 50",
             "Subsystem sftp %s" % sftp,
         ]
         write(self.conf, "\n".join(lines) + "\n", 0o600)

@@ -1,4 +1,5 @@
-//! `linmgmt serve` and `linmgmt user add`: the CIM-XML server and its users file.
+//! `linmgmt serve` and `linmgmt user add`: the CIM-XML server (with its event streams) and
+//! its users file.
 
 use crate::args::Cli;
 use anyhow::{Context, bail};
@@ -58,6 +59,15 @@ pub struct ServeArgs {
     /// keep-alive connection stays open.
     #[arg(long, value_name = "SECONDS", default_value_t = 15)]
     pub header_timeout: u64,
+
+    /// The most event streams (`GET /events`) open at once; more get 503.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_event_streams: usize,
+
+    /// Seconds an event stream may be silent before a keep-alive (an empty line, or an SSE
+    /// comment) is sent: shorter than the idle timeout of any proxy in between.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15.0)]
+    pub event_keep_alive: f64,
 
     /// Log level: error, warn, info (one line per request), debug, trace.
     #[arg(
@@ -134,12 +144,14 @@ fn engine_parts(cli: &Cli, root: &Path, tz: &jiff::tz::TimeZone) -> anyhow::Resu
     for provider in crate::test_instances(cli, &repository)? {
         static_providers.push(provider);
     }
-    let host: Option<HostFactory> = if cli.instances.is_empty() {
+    // One hub for every event stream of the server: one scan serves them all.
+    let (host, hub): (Option<HostFactory>, _) = if cli.instances.is_empty() {
         let settings = crate::HostSettings::from_cli(cli, root);
+        let hub = settings.hub(tz);
         let tz = tz.clone();
-        Some(Arc::new(move || settings.provider(&tz)))
+        (Some(Arc::new(move || settings.provider(&tz))), Some(hub))
     } else {
-        None
+        (None, None)
     };
     Ok(EngineParts {
         repository,
@@ -149,6 +161,7 @@ fn engine_parts(cli: &Cli, root: &Path, tz: &jiff::tz::TimeZone) -> anyhow::Resu
         },
         static_providers,
         host,
+        hub,
     })
 }
 
@@ -192,6 +205,12 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     if !(args.max_age >= 0.0 && args.max_age.is_finite()) {
         bail!("--max-age {}: seconds, 0 or more", args.max_age);
     }
+    if !(args.event_keep_alive >= 0.1 && args.event_keep_alive <= 3600.0) {
+        bail!(
+            "--event-keep-alive {}: seconds, from 0.1 to 3600",
+            args.event_keep_alive
+        );
+    }
     let mut config = Config {
         listen,
         insecure: args.insecure,
@@ -200,6 +219,8 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     config.http.max_connections = args.max_connections.max(1);
     config.http.max_body = args.max_body;
     config.http.header_timeout = Duration::from_secs(args.header_timeout.max(1));
+    config.events.max_streams = args.max_event_streams;
+    config.events.keep_alive = Duration::from_secs_f64(args.event_keep_alive);
     let root = cli.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let tz = crate::time_zone(&root);
     let parts = engine_parts(cli, &root, &tz)?;

@@ -21,8 +21,9 @@ use linmgmt_cim::{ClassDef, Instance, Name};
 use linmgmt_engine::{EngineError, Warning};
 use linmgmt_providers::{Depth, HostProvider};
 use linmgmt_sources::Root;
+use linmgmt_sources::snapshot::SshPhase;
 use linmgmt_sources::wake::{Interest, ProcEventKind, Wake, WakeOptions, Wakers};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -40,6 +41,10 @@ const MIN_GAP: Duration = Duration::from_millis(10);
 /// When to look again after a listener (sshd, smbd) forks: the new connection becomes a
 /// session only once it has authenticated, which no process event announces for SMB.
 const FOLLOW_UPS: [Duration; 2] = [Duration::from_millis(250), Duration::from_millis(1000)];
+
+/// How soon to look again while an ssh login has authenticated but not asked for its
+/// session (its terminal, hence its LogonType, is decided then).
+const PENDING_LOGIN: Duration = Duration::from_millis(50);
 
 /// How often to retry an overflow notice that did not fit.
 const NOTICE_RETRY: Duration = Duration::from_millis(100);
@@ -240,8 +245,16 @@ fn interest(snapshot: &linmgmt_sources::Snapshot, all_processes: bool) -> Intere
         all_processes,
         ..Interest::default()
     };
+    // A login that has not started its session yet stays news: the fork of its shell is
+    // what says it is complete.
+    let pending: HashSet<u32> = (snapshot.ssh.iter())
+        .filter(|c| c.phase == SshPhase::Pending)
+        .filter_map(|c| c.sessionid)
+        .collect();
     for s in &snapshot.audit_sessions {
-        i.session_ids.insert(s.id);
+        if !pending.contains(&s.id) {
+            i.session_ids.insert(s.id);
+        }
         i.pids.extend(s.pids.iter().copied());
     }
     for c in &snapshot.ssh {
@@ -255,6 +268,26 @@ fn interest(snapshot: &linmgmt_sources::Snapshot, all_processes: bool) -> Intere
         }
     }
     i
+}
+
+/// Whether a wake is about a process this program started (and remembers its forks, so
+/// their execs and exits are recognised too).
+fn own_child(w: &Wake, own: &mut HashSet<u32>) -> bool {
+    let Wake::Process(e) = w else {
+        return false;
+    };
+    match e.kind {
+        ProcEventKind::Fork if e.parent == Some(std::process::id()) => {
+            if own.len() > 4096 {
+                // Exits missed (the kernel dropped events): forget, rather than grow.
+                own.clear();
+            }
+            own.insert(e.pid);
+            true
+        }
+        ProcEventKind::Exit => own.remove(&e.pid),
+        _ => own.contains(&e.pid),
+    }
 }
 
 /// Classes whose instances change with every process: their watchers want every fork,
@@ -294,6 +327,7 @@ fn run(shared: Arc<Shared>, nudge: SyncSender<Wake>, wakes: mpsc::Receiver<Wake>
     let mut subscribers: Vec<Subscriber> = Vec::new();
     let mut last_scan: Option<Instant> = None;
     let mut follow_ups: Vec<Instant> = Vec::new();
+    let mut own_children: HashSet<u32> = HashSet::new();
     loop {
         let pending = {
             let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -356,14 +390,19 @@ fn run(shared: Arc<Shared>, nudge: SyncSender<Wake>, wakes: mpsc::Receiver<Wake>
                     follow_ups.extend(FOLLOW_UPS.iter().map(|d| now + *d));
                 }
             }
+            // Our own children (smbstatus, run by scans) are not news.
+            woke.retain(|w| !own_child(w, &mut own_children));
             let follow_up_due = follow_ups.iter().any(|f| *f <= now);
             follow_ups.retain(|f| *f > now);
             let poll_due = last_scan.is_none_or(|t| t + within <= now);
             due = !woke.is_empty() || follow_up_due || poll_due;
         }
         if due {
-            last_scan = Some(Instant::now());
-            scan(settings, &wakers, &interest, &mut subscribers, pending);
+            let started = Instant::now();
+            last_scan = Some(started);
+            if scan(settings, &wakers, &interest, &mut subscribers, pending) {
+                follow_ups.push(started + PENDING_LOGIN);
+            }
         }
         let now = Timestamp::now();
         for s in &mut subscribers {
@@ -374,14 +413,19 @@ fn run(shared: Arc<Shared>, nudge: SyncSender<Wake>, wakes: mpsc::Receiver<Wake>
     }
 }
 
-/// One scan: every subscriber's events, and the baseline of the newcomers.
+/// The instances of one class for one viewer, and the warnings of getting them.
+type Found = (Vec<Instance>, Vec<Warning>);
+
+/// One scan: every subscriber's events, and the baseline of the newcomers. Returns whether
+/// an ssh login is between authentication and its session request (nothing announces when
+/// that ends for sftp or `ssh -N`, so the hub looks again soon).
 fn scan(
     settings: &HubSettings,
     wakers: &Wakers,
     interest: &RwLock<Interest>,
     subscribers: &mut Vec<Subscriber>,
     pending: Vec<Pending>,
-) {
+) -> bool {
     let now = Timestamp::now();
     let host = (settings.host)();
     let watched = || {
@@ -396,9 +440,9 @@ fn scan(
     if let Ok(mut i) = interest.write() {
         *i = self::interest(&snapshot.items, all_processes);
     }
+    let login_pending = (snapshot.items.ssh.iter()).any(|c| c.phase == SshPhase::Pending);
     // Subscribers watching the same class as the same viewer share its instances.
-    let mut cache: HashMap<(String, Option<String>), (Vec<Instance>, Vec<Warning>)> =
-        HashMap::new();
+    let mut cache: HashMap<(String, Option<String>), Found> = HashMap::new();
     let mut instances = |class: &Arc<ClassDef>, viewer: Option<&str>| {
         let key = (
             class.name.as_str().to_ascii_lowercase(),
@@ -448,4 +492,5 @@ fn scan(
             });
         }
     }
+    login_pending
 }

@@ -129,8 +129,8 @@ impl Subscription {
         let Statement::Event(query) = statement else {
             return Err(err(
                 WbemStatus::InvalidQueryType,
-                "not an event query: watch takes e.g. SELECT * FROM __InstanceCreationEvent \
-                 WITHIN 5 WHERE TargetInstance ISA 'Win32_LogonSession'",
+                "not an event query; event queries look like SELECT * FROM \
+                 __InstanceCreationEvent WITHIN 5 WHERE TargetInstance ISA 'Win32_LogonSession'",
             ));
         };
         Self::compile_query(ns, text, &query, opts, context)
@@ -256,7 +256,7 @@ impl Subscription {
             .with_span(target_name.span));
         }
         let projection =
-            Projection::compile_list(&q.properties, &from).map_err(EngineError::from_wql)?;
+            Projection::compile_list(&q.properties, from).map_err(EngineError::from_wql)?;
         let columns = (!projection.all).then(|| {
             (projection.columns.into_iter())
                 .map(|c| match c {
@@ -275,7 +275,7 @@ impl Subscription {
             None => None,
             Some(g) => {
                 let by = (g.by.iter())
-                    .map(|p| group_key(p, &target, &from))
+                    .map(|p| group_key(p, &target, from))
                     .collect::<Result<Vec<_>, _>>()?;
                 let having = g
                     .having
@@ -352,7 +352,8 @@ impl Subscription {
         let time = filetime(now);
         let mut events = Vec::new();
         for w in &mut self.watched {
-            let current = instances(&w.class);
+            let mut current = instances(&w.class);
+            current.retain(|i| !in_transition(i));
             if primed {
                 let ignored = |i: usize| w.ignored.get(i).copied().unwrap_or(false);
                 for change in diff(&w.previous, &current, &ignored) {
@@ -516,6 +517,14 @@ impl Grouping {
             }),
         }
     }
+}
+
+/// Whether `Status` says the element is starting or stopping (an ssh login between
+/// authentication and its session request, or after its last process). Such an instance is
+/// not there yet, or not any more, for events: a creation event reports the session once
+/// its type is known, and a deletion event its last state as a running session.
+fn in_transition(i: &Instance) -> bool {
+    matches!(i.get("Status"), Some(Value::String(s)) if s == "Starting" || s == "Stopping")
 }
 
 fn set(inst: &mut Instance, name: &str, value: Value) {

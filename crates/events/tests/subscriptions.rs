@@ -192,6 +192,11 @@ fn nfs_logind_and_associations() {
 }
 
 #[test]
+fn ssh_logins_count_once_their_session_has_started() {
+    check("06_ssh_phases");
+}
+
+#[test]
 fn query_errors() {
     check("05_errors");
 }

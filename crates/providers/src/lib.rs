@@ -11,7 +11,7 @@ pub mod related;
 mod server;
 mod viewer;
 
-pub use logon::{LogonFacts, logon_sessions, logon_type};
+pub use logon::{LogonFacts, STARTING_AT_MOST, SessionStatus, logon_sessions, logon_type};
 pub use server::{ServerFacts, server_sessions, session_type};
 pub use viewer::UserView;
 
@@ -85,12 +85,7 @@ pub fn logon_instances(
                 string(format!("from {}", sources.join(", "))),
                 warnings,
             );
-            put(
-                &mut i,
-                "Status",
-                string(if f.degraded { "Degraded" } else { "OK" }),
-                warnings,
-            );
+            put(&mut i, "Status", string(f.status.as_str()), warnings);
             put(
                 &mut i,
                 "StartTime",

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use linmgmt_sources::Snapshot;
 use linmgmt_sources::parse::logind::LogindSession;
 use linmgmt_sources::parse::utmp::UtmpRecord;
-use linmgmt_sources::snapshot::SshConnection;
+use linmgmt_sources::snapshot::{SshConnection, SshPhase};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 
@@ -47,12 +47,50 @@ pub struct LogonFacts {
     pub remote_host: Option<String>,
     /// Which sources contributed: `audit`, `logind`, `utmp`, `sshd`.
     pub sources: BTreeSet<&'static str>,
-    /// Whether the session is winding down or lost its root process.
-    pub degraded: bool,
+    /// `Status`: OK, winding down or without its root process (Degraded), or an ssh login
+    /// still starting or already stopping.
+    pub status: SessionStatus,
     /// The processes in the session.
     pub pids: Vec<u32>,
     /// The leader (session root) pid.
     pub leader: Option<u32>,
+}
+
+/// A logon session's `Status`, in `CIM_ManagedSystemElement`'s words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Logged on.
+    Ok,
+    /// logind says it is closing, or its root process is gone.
+    Degraded,
+    /// sshd has authenticated the user, but the client has not asked for a shell, a
+    /// command or a pty yet (at most [`STARTING_AT_MOST`] after the connection).
+    Starting,
+    /// The session's processes have ended and sshd is closing the connection.
+    Stopping,
+}
+
+/// How long an ssh login without a session request counts as starting; after that it is a
+/// login without a session (`ssh -N` port forwarding).
+pub const STARTING_AT_MOST: jiff::SignedDuration = jiff::SignedDuration::from_secs(2);
+
+impl SessionStatus {
+    /// The `Status` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Ok => "OK",
+            SessionStatus::Degraded => "Degraded",
+            SessionStatus::Starting => "Starting",
+            SessionStatus::Stopping => "Stopping",
+        }
+    }
+
+    /// Whether the session is between authentication and its first process, or past its
+    /// last: event watchers do not count it as logged on (its LogonType is not known yet, or
+    /// not any more).
+    pub fn is_transitional(self) -> bool {
+        matches!(self, SessionStatus::Starting | SessionStatus::Stopping)
+    }
 }
 
 impl LogonFacts {
@@ -216,7 +254,7 @@ pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
         tty: None,
         remote_host: None,
         sources: ["audit"].into_iter().collect(),
-        degraded: false,
+        status: SessionStatus::Ok,
         pids: system_pids,
         leader: Some(1),
     });
@@ -287,6 +325,16 @@ pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
             .or_else(|| utmp.and_then(UtmpRecord::time));
         let degraded =
             logind.and_then(|l| l.state.as_deref()) == Some("closing") || audit.leader.is_none();
+        let starting = |c: &SshConnection| {
+            c.start_time
+                .is_some_and(|t| snap.taken_at.duration_since(t) < STARTING_AT_MOST)
+        };
+        let status = match ssh {
+            Some(c) if c.phase == SshPhase::Pending && starting(c) => SessionStatus::Starting,
+            Some(c) if c.phase == SshPhase::Ending => SessionStatus::Stopping,
+            _ if degraded => SessionStatus::Degraded,
+            _ => SessionStatus::Ok,
+        };
         out.push(LogonFacts {
             logon_id: audit.id.to_string(),
             user,
@@ -297,7 +345,7 @@ pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
             tty,
             remote_host,
             sources,
-            degraded,
+            status,
             pids: audit.pids.clone(),
             leader: audit.leader,
         });
@@ -333,8 +381,13 @@ pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
             } else {
                 ["logind"].into_iter().collect()
             },
-            degraded: l.state.as_deref() == Some("closing")
-                || l.leader.is_some_and(|pid| snap.process(pid).is_none()),
+            status: if l.state.as_deref() == Some("closing")
+                || l.leader.is_some_and(|pid| snap.process(pid).is_none())
+            {
+                SessionStatus::Degraded
+            } else {
+                SessionStatus::Ok
+            },
             pids: l.leader.into_iter().collect(),
             leader: l.leader,
         });
@@ -363,7 +416,7 @@ pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
             tty: text(&u.line),
             remote_host,
             sources: ["utmp"].into_iter().collect(),
-            degraded: false,
+            status: SessionStatus::Ok,
             pids: pid.into_iter().collect(),
             leader: pid,
         });

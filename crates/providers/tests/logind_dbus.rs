@@ -106,7 +106,11 @@ fn logon_sessions_from_logind_over_dbus() {
     );
     assert_eq!(five.authentication_package.as_deref(), Some("su-l"));
     assert_eq!(five.logon_type, logon_type::BATCH, "class background");
-    assert!(five.degraded, "State closing");
+    assert_eq!(
+        five.status,
+        linmgmt_providers::SessionStatus::Degraded,
+        "State closing"
+    );
     assert_eq!(five.user.as_deref(), Some("alice"));
 
     // c7 has no audit session: logind alone.
@@ -117,7 +121,7 @@ fn logon_sessions_from_logind_over_dbus() {
         c7.start,
         Some("2026-08-01T09:00:00Z".parse::<Timestamp>().unwrap())
     );
-    assert!(!c7.degraded);
+    assert_eq!(c7.status, linmgmt_providers::SessionStatus::Ok);
     assert_eq!(c7.leader, Some(3100));
 
     // And as instances.
@@ -162,7 +166,7 @@ fn without_a_bus_the_session_files_serve() {
         logon_type::INTERACTIVE,
         "TTY=tty1, class user"
     );
-    assert!(!five.degraded);
+    assert_eq!(five.status, linmgmt_providers::SessionStatus::Ok);
     assert!(all.iter().all(|f| f.logon_id != "c7"));
     // A fixture root never asks the host's bus, whatever the host has.
     let (_, from_bus) = facts(LogindSource::Auto);

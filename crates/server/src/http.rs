@@ -1,11 +1,12 @@
-//! HTTP: one handler for `POST` on any path, authentication, header checks, and the log
-//! line of each request.
+//! HTTP: one handler for `POST` on any path (CIM-XML) and `GET …/events` ([`crate::events`]),
+//! authentication, header checks, and the log line of each request.
 
 use crate::State;
+use crate::events::{self, EventBody};
 use crate::ops::{OpContext, execute};
 use crate::users::{Identity, parse_basic};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
@@ -17,15 +18,18 @@ use std::time::Instant;
 /// Bodies up to this size are decoded on the async thread; larger ones on a blocking one.
 const INLINE_DECODE: usize = 64 * 1024;
 
+/// A response body: a whole CIM-XML (or error) answer, or an event stream.
+pub type ResponseBody = Either<Full<Bytes>, EventBody>;
+
 /// What a response is made of, before it becomes one.
-struct Reply {
-    status: StatusCode,
-    headers: Vec<(&'static str, String)>,
-    body: Bytes,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) body: Bytes,
     /// For the log: CIM status (0 = success), or the protocol error.
-    cim: String,
+    pub(crate) cim: String,
     /// For the log: warnings about partial results.
-    warnings: usize,
+    pub(crate) warnings: usize,
 }
 
 impl Reply {
@@ -49,7 +53,7 @@ impl Reply {
         r
     }
 
-    fn into_response(self) -> Response<Full<Bytes>> {
+    fn into_response(self) -> Response<ResponseBody> {
         let mut builder = Response::builder().status(self.status);
         for (name, value) in self.headers {
             if let Ok(v) = HeaderValue::from_str(&value) {
@@ -57,8 +61,8 @@ impl Reply {
             }
         }
         builder
-            .body(Full::new(self.body))
-            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+            .body(Either::Left(Full::new(self.body)))
+            .unwrap_or_else(|_| Response::new(Either::Left(Full::new(Bytes::new()))))
     }
 }
 
@@ -114,7 +118,7 @@ pub async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
     tls: bool,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+) -> Result<Response<ResponseBody>, std::convert::Infallible> {
     let started = Instant::now();
     let mut log = LogLine {
         peer,
@@ -123,7 +127,15 @@ pub async fn handle(
         method: String::new(),
         namespace: String::new(),
     };
-    let reply = respond(&state, req, &mut log).await;
+    let reply = if events::is_events_path(req.uri().path()) {
+        match events::respond(&state, req, &mut log).await {
+            // A stream logs its own lines, when it opens and when it ends.
+            Ok(stream) => return Ok(stream.map(Either::Right)),
+            Err(reply) => reply,
+        }
+    } else {
+        respond(&state, req, &mut log).await
+    };
     let size = reply.body.len();
     let status = reply.status.as_u16();
     tracing::info!(
@@ -143,15 +155,17 @@ pub async fn handle(
     Ok(reply.into_response())
 }
 
-struct LogLine {
-    peer: SocketAddr,
-    tls: bool,
-    user: String,
-    method: String,
-    namespace: String,
+/// The fields of a request's log line, filled in as the request is understood.
+pub(crate) struct LogLine {
+    pub(crate) peer: SocketAddr,
+    pub(crate) tls: bool,
+    pub(crate) user: String,
+    pub(crate) method: String,
+    pub(crate) namespace: String,
 }
 
-async fn authenticate(state: &Arc<State>, headers: &HeaderMap) -> Option<Identity> {
+/// The identity the `Authorization` header proves, if any.
+pub(crate) async fn authenticate(state: &Arc<State>, headers: &HeaderMap) -> Option<Identity> {
     let (name, password) = parse_basic(header(headers, "authorization")?)?;
     if let Some(id) = state.auth.check_remembered(&name, &password) {
         return Some(id);

@@ -4,12 +4,14 @@
 //! against an argon2id users file, request limits and timeouts, and dispatch to the
 //! synchronous engine on blocking threads. Decoding and encoding live in
 //! `linmgmt-cimxml`; the instances come from the engine over a shared host snapshot
-//! ([`snapshot`]).
+//! ([`snapshot`]). Event queries stream from `GET …/events` as JSON lines or Server-Sent
+//! Events, fed by one `linmgmt_events::Hub` for all subscribers ([`EventLimits`]).
 //!
 //! Robustness: a body limit, XML depth and element-count limits, DOCTYPE refused, a
 //! header-read timeout that also ends idle keep-alive connections, a body timeout, a TLS
 //! handshake timeout, a connection limit, and graceful shutdown.
 
+mod events;
 mod http;
 mod interop;
 mod ops;
@@ -18,6 +20,7 @@ pub mod snapshot;
 mod tls;
 pub mod users;
 
+pub use events::EventLimits;
 pub use interop::interop_provider;
 pub use pull::PullLimits;
 pub use snapshot::{EngineParts, HostFactory, Snapshots};
@@ -90,6 +93,8 @@ pub struct Config {
     pub xml: linmgmt_cimxml::Limits,
     /// Enumeration contexts.
     pub pull: PullLimits,
+    /// Event streams (`GET …/events`).
+    pub events: EventLimits,
     /// The Basic realm.
     pub realm: String,
 }
@@ -102,6 +107,7 @@ impl Default for Config {
             http: HttpLimits::default(),
             xml: linmgmt_cimxml::Limits::default(),
             pull: PullLimits::default(),
+            events: EventLimits::default(),
             realm: "linmgmt".to_owned(),
         }
     }
@@ -130,6 +136,11 @@ pub(crate) struct State {
     pub(crate) snapshots: Arc<Snapshots>,
     pub(crate) enumerations: Enumerations,
     pub(crate) argon2_slots: Semaphore,
+    /// One permit per open event stream.
+    pub(crate) event_slots: Arc<Semaphore>,
+    /// Becomes `true` when the server shuts down: connections close gracefully and event
+    /// streams end (they would otherwise keep their connections open forever).
+    pub(crate) shutdown: watch::Sender<bool>,
 }
 
 /// A bound server, ready to run.
@@ -162,6 +173,8 @@ impl Server {
         }
         let state = Arc::new(State {
             enumerations: Enumerations::new(config.pull),
+            event_slots: Arc::new(Semaphore::new(config.events.max_streams)),
+            shutdown: watch::channel(false).0,
             config,
             auth,
             snapshots,
@@ -182,7 +195,7 @@ impl Server {
     /// Serves until `shutdown` completes, then stops accepting, lets requests in progress
     /// finish (up to the grace period) and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_rx = self.state.shutdown.subscribe();
         let max = self.state.config.http.max_connections;
         let slots = Arc::new(Semaphore::new(max));
         let mut tasks = Vec::new();
@@ -206,7 +219,7 @@ impl Server {
         };
         shutdown.await;
         tracing::info!("shutting down: no new connections; finishing requests in progress");
-        let _ = stop_tx.send(true);
+        self.state.shutdown.send_replace(true);
         for t in tasks {
             let _ = t.await;
         }

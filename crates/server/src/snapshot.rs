@@ -33,6 +33,9 @@ pub struct EngineParts {
     pub static_providers: Vec<Arc<dyn Provider>>,
     /// The host, when served (`None` for test data only).
     pub host: Option<HostFactory>,
+    /// The hub that re-scans the host for event subscriptions (`GET …/events`), shared by
+    /// all of them; `None` when the host is not served.
+    pub hub: Option<linmgmt_events::Hub>,
 }
 
 /// One generation: the host as scanned at `taken`, and the engine that sees all of it.

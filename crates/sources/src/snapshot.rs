@@ -6,7 +6,7 @@
 //! network namespace. `smbstatus` (about 30 ms) runs only when an smbd process exists,
 //! unless told otherwise.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -144,6 +144,21 @@ pub struct AuditSession {
     pub open_files: Option<FdSummary>,
 }
 
+/// Where an SSH connection's session is, from its processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SshPhase {
+    /// The monitor's child has authenticated but not started a session: it is titled
+    /// `sshd: USER` until the client asks for a shell, a command or a pty (then
+    /// `USER@pts/N` or `USER@notty`), so whether the login gets a terminal is not known yet.
+    /// Connections that never open a session (`ssh -N`) stay here.
+    Pending,
+    /// The user child runs the session.
+    Running,
+    /// A monitor without a child: the session's processes have ended and sshd is closing
+    /// the connection (or, for a few milliseconds at login, has not forked the child yet).
+    Ending,
+}
+
 /// One SSH connection: an sshd monitor (`USER [priv]`) or a user child without one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SshConnection {
@@ -159,6 +174,8 @@ pub struct SshConnection {
     pub ttys: Vec<String>,
     /// Whether the session has a pty.
     pub has_pty: bool,
+    /// Where the connection's session is.
+    pub phase: SshPhase,
     /// The audit session of the monitor (or child).
     pub sessionid: Option<u32>,
     /// The login uid.
@@ -748,6 +765,11 @@ fn ssh_connections(
                 .or_insert(*pid);
         }
     }
+    // Monitors whose child is still titled `sshd: USER` (authenticated, no session yet).
+    let pending: HashSet<u32> = (roles.iter())
+        .filter(|(_, (role, _))| matches!(role, SshdRole::Other(_)))
+        .map(|(pid, _)| processes[index[pid]].ppid())
+        .collect();
     let mut out = Vec::new();
     for (&pid, (role, program)) in roles {
         let p = &processes[index[&pid]];
@@ -795,6 +817,11 @@ fn ssh_connections(
             program: program.clone(),
             user,
             has_pty: !ttys.is_empty(),
+            phase: match (role, child_pid) {
+                (SshdRole::Monitor { .. }, None) if pending.contains(&pid) => SshPhase::Pending,
+                (SshdRole::Monitor { .. }, None) => SshPhase::Ending,
+                _ => SshPhase::Running,
+            },
             ttys,
             sessionid: p.sessionid.or_else(|| child.and_then(|c| c.sessionid)),
             loginuid: p.loginuid.or_else(|| child.and_then(|c| c.loginuid)),

@@ -134,6 +134,8 @@ fn keys_of_every_class() {
         ("__InstanceDeletionEvent", &[]),
         ("__InstanceModificationEvent", &[]),
         ("__AggregateEvent", &[]),
+        ("__EventDroppedEvent", &[]),
+        ("__EventQueueOverflowEvent", &[]),
     ];
     let ns = cimv2(&repo);
     assert_eq!(
