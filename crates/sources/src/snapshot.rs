@@ -407,7 +407,7 @@ pub fn scan(
     // Roles of sshd-family processes, by title.
     let roles: HashMap<u32, (SshdRole, String)> = processes
         .iter()
-        .filter(|p| p.stat.comm.starts_with("sshd") && p.stat.state != 'Z')
+        .filter(|p| p.stat.comm.starts_with("sshd") && !p.is_exiting())
         .filter_map(|p| {
             let title = p.title();
             let program = title
@@ -844,8 +844,9 @@ fn audit_sessions(
     let mut by_id: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for (i, p) in processes.iter().enumerate() {
         // A zombie keeps its sessionid until reaped, which can take a while when PID 1 is
-        // slow; it runs nothing, so it keeps no session alive.
-        if let Some(id) = p.sessionid.filter(|_| p.stat.state != 'Z') {
+        // slow; it runs nothing, so it keeps no session alive (nor does a process that is
+        // exiting).
+        if let Some(id) = p.sessionid.filter(|_| !p.is_exiting()) {
             by_id.entry(id).or_default().push(i);
         }
     }

@@ -52,6 +52,15 @@ impl Process {
         self.stat.ppid
     }
 
+    /// Whether the process has ended: a zombie, or on its way to being one (its memory is
+    /// released before its exit is complete, which empties `cmdline` of a process that is
+    /// not a kernel thread). It runs nothing any more, so it keeps no session alive, and
+    /// its half-gone state (no title, no ids) must not stand for the session's.
+    pub fn is_exiting(&self) -> bool {
+        matches!(self.stat.state, 'Z' | 'X' | 'x')
+            || (self.details && self.cmdline.is_empty() && self.sessionid.is_some())
+    }
+
     /// The controlling terminal's name (`pts/0`), if any.
     pub fn tty(&self) -> Option<String> {
         p::tty_name(self.stat.tty_nr)
