@@ -358,8 +358,8 @@ fn run(shared: Arc<Shared>, nudge: SyncSender<Wake>, wakes: mpsc::Receiver<Wake>
             let wall = Timestamp::now();
             for s in &subscribers {
                 if let Some(t) = s.subscription.next_due() {
-                    let wait = wall.duration_until(t).unsigned_abs();
-                    let wait = if t <= wall { Duration::ZERO } else { wait };
+                    // Negative (already due) does not convert: no wait.
+                    let wait = Duration::try_from(wall.duration_until(t)).unwrap_or_default();
                     deadline = deadline.min(now + wait);
                 }
             }

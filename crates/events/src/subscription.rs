@@ -157,40 +157,25 @@ impl Subscription {
             )
             .with_span(q.from.span));
         }
-        let kinds = match from.name.as_str() {
-            n if n.eq_ignore_ascii_case("__InstanceOperationEvent") => Kinds {
-                creation: true,
-                deletion: true,
-                modification: true,
-            },
-            n if n.eq_ignore_ascii_case("__InstanceCreationEvent") => Kinds {
-                creation: true,
-                deletion: false,
-                modification: false,
-            },
-            n if n.eq_ignore_ascii_case("__InstanceDeletionEvent") => Kinds {
-                creation: false,
-                deletion: true,
-                modification: false,
-            },
-            n if n.eq_ignore_ascii_case("__InstanceModificationEvent") => Kinds {
-                creation: false,
-                deletion: false,
-                modification: true,
-            },
-            _ => {
-                return Err(err(
-                    WbemStatus::NotSupported,
-                    format!(
-                        "{} is not delivered: linmgmt raises the intrinsic events \
-                         __InstanceCreationEvent, __InstanceDeletionEvent, \
-                         __InstanceModificationEvent and their base __InstanceOperationEvent",
-                        from.name
-                    ),
-                )
-                .with_span(q.from.span));
-            }
+        let is = |name: &str| from.name.is(name);
+        let any = is("__InstanceOperationEvent");
+        let kinds = Kinds {
+            creation: any || is("__InstanceCreationEvent"),
+            deletion: any || is("__InstanceDeletionEvent"),
+            modification: any || is("__InstanceModificationEvent"),
         };
+        if !(kinds.creation || kinds.deletion || kinds.modification) {
+            return Err(err(
+                WbemStatus::NotSupported,
+                format!(
+                    "{} is not delivered: linmgmt raises the intrinsic events \
+                     __InstanceCreationEvent, __InstanceDeletionEvent, \
+                     __InstanceModificationEvent and their base __InstanceOperationEvent",
+                    from.name
+                ),
+            )
+            .with_span(q.from.span));
+        }
         let Some(within) = q.within else {
             return Err(err(
                 WbemStatus::RegistrationTooPrecise,
