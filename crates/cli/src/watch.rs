@@ -2,11 +2,8 @@
 
 use crate::args::Cli;
 use crate::{HostSettings, fail, print_warnings, terminal_width, time_zone, use_color};
-use anyhow::Context;
-use linmgmt_cim::SystemContext;
 use linmgmt_events::Subscription;
 use linmgmt_render::{EventWriter, Format, RenderOptions};
-use linmgmt_schema::Repository;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -25,20 +22,10 @@ pub(crate) fn watch(cli: &Cli, wql: &str, count: Option<u64>) -> anyhow::Result<
     });
     let root = cli.root.as_deref().unwrap_or(Path::new("/"));
     let tz = time_zone(root);
-    let repository = Repository::builtin().context("loading the built-in schema")?;
-    let ns_name = cli.namespace.as_str();
-    let ns = repository.namespace(ns_name).ok_or_else(|| {
-        fail(
-            linmgmt_engine::EngineError::new(
-                linmgmt_cim::WbemStatus::InvalidNamespace,
-                format!("no namespace {ns_name}"),
-            ),
-            "",
-        )
-    })?;
-    let context = SystemContext {
-        server: crate::host_name(root),
-    };
+    // The engine without the host: only its schema and its namespace errors are needed.
+    let engine = crate::build_engine(cli, None, &tz)?;
+    let ns = engine.namespace(&cli.namespace).map_err(|e| fail(e, ""))?;
+    let context = engine.context().clone();
     let opts = linmgmt_wql::CompileOptions {
         time_zone: tz.clone(),
     };

@@ -11,7 +11,7 @@ use linmgmt_schema::Repository;
 use linmgmt_sources::ScanOptions;
 use linmgmt_test_support::{many_sessions, now};
 use linmgmt_wql::CompileOptions;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 fn main() {
     divan::main();
@@ -38,13 +38,16 @@ fn sessions(n: u32) -> Vec<Instance> {
     out
 }
 
-fn ten_thousand() -> &'static (Vec<Instance>, Vec<Instance>) {
-    static SETS: OnceLock<(Vec<Instance>, Vec<Instance>)> = OnceLock::new();
+/// Two scans: before and after.
+type Scans = (Arc<[Instance]>, Arc<[Instance]>);
+
+fn ten_thousand() -> &'static Scans {
+    static SETS: OnceLock<Scans> = OnceLock::new();
     SETS.get_or_init(|| {
         let all = sessions(10_000);
         // The next scan: the same host with 100 sessions gone.
-        let fewer = all[100..].to_vec();
-        (all, fewer)
+        let fewer: Arc<[Instance]> = all[100..].into();
+        (all.into(), fewer)
     })
 }
 

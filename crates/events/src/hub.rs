@@ -414,7 +414,7 @@ fn run(shared: Arc<Shared>, nudge: SyncSender<Wake>, wakes: mpsc::Receiver<Wake>
 }
 
 /// The instances of one class for one viewer, and the warnings of getting them.
-type Found = (Vec<Instance>, Vec<Warning>);
+type Found = (Arc<[Instance]>, Vec<Warning>);
 
 /// One scan: every subscriber's events, and the baseline of the newcomers. Returns whether
 /// an ssh login is between authentication and its session request (nothing announces when
@@ -453,7 +453,7 @@ fn scan(
             .or_insert_with(|| {
                 let (mut out, mut warnings) = (Vec::new(), Vec::new());
                 host.instances_for(class, viewer, &mut out, &mut warnings);
-                (out, warnings)
+                (out.into(), warnings)
             })
             .clone()
     };

@@ -32,7 +32,9 @@ struct Watched {
     class: Arc<ClassDef>,
     /// Per property index: a change there alone is not a modification.
     ignored: Vec<bool>,
-    previous: Vec<Instance>,
+    /// Shared with the hub's other subscribers of the class: a scan's instances are
+    /// built once and never copied per subscription.
+    previous: Arc<[Instance]>,
 }
 
 /// What `GROUP BY` groups on.
@@ -226,7 +228,7 @@ impl Subscription {
                 Watched {
                     class: class.clone(),
                     ignored,
-                    previous: Vec::new(),
+                    previous: Arc::from([]),
                 }
             })
             .collect();
@@ -331,14 +333,20 @@ impl Subscription {
     pub fn observe(
         &mut self,
         now: Timestamp,
-        instances: &mut dyn FnMut(&Arc<ClassDef>) -> Vec<Instance>,
+        instances: &mut dyn FnMut(&Arc<ClassDef>) -> Arc<[Instance]>,
     ) -> Vec<Instance> {
         let primed = std::mem::replace(&mut self.primed, true);
         let time = filetime(now);
         let mut events = Vec::new();
         for w in &mut self.watched {
             let mut current = instances(&w.class);
-            current.retain(|i| !in_transition(i));
+            if current.iter().any(in_transition) {
+                current = current
+                    .iter()
+                    .filter(|i| !in_transition(i))
+                    .cloned()
+                    .collect();
+            }
             if primed {
                 let ignored = |i: usize| w.ignored.get(i).copied().unwrap_or(false);
                 for change in diff(&w.previous, &current, &ignored) {

@@ -12,7 +12,7 @@ use linmgmt_sources::wake::WakeOptions;
 use linmgmt_test_support::{FixtureRoot, now, pty_logins};
 use linmgmt_wql::CompileOptions;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn hub(root: &FixtureRoot, capacity: usize) -> Hub {
     let (dir, runner_root) = (root.root().clone(), root.root().clone());
@@ -85,14 +85,12 @@ fn a_utmp_login_wakes_the_hub_long_before_its_poll() {
         "{}",
         stream.description()
     );
-    let started = Instant::now();
     live.change_to(&pty_logins(1).build());
+    // The poll is ten minutes away: an event within 20 s can only come from the inotify wake.
     let (event, stream) = next(stream, Duration::from_secs(20));
     let event = event.expect("an event");
     assert!(event.class_name().is("__InstanceCreationEvent"));
     assert_eq!(target_id(&event), "2");
-    // Ten minutes is the poll; inotify answered (seconds at most even on a loaded machine).
-    assert!(started.elapsed() < Duration::from_secs(20));
     drop(stream);
 }
 

@@ -43,7 +43,7 @@ fn observe(sub: &mut Subscription, fixture: &Fixture, t: Timestamp) -> Vec<Insta
     let mut events = sub.observe(t, &mut |class| {
         let (mut out, mut warnings) = (Vec::new(), Vec::new());
         host.instances_for(class, None, &mut out, &mut warnings);
-        out
+        out.into()
     });
     events.extend(sub.due(t));
     for e in &events {

@@ -21,7 +21,7 @@
 //! hub stops; dropping the `EventStream` unsubscribes.
 
 use crate::State;
-use crate::http::{LogLine, Reply, authenticate};
+use crate::http::{LogLine, Reply, authenticate, hex};
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, HeaderValue};
@@ -124,10 +124,10 @@ pub fn form_decode(s: &str) -> Result<String, String> {
             b'+' => out.push(b' '),
             b'%' => {
                 let digits = bytes.get(i + 1..i + 3);
-                let Some(&[h, l]) = digits.filter(|d| d.iter().all(u8::is_ascii_hexdigit)) else {
+                let Some((h, l)) = digits.and_then(|d| Some((hex(d[0])?, hex(d[1])?))) else {
                     return Err(format!("bad percent-encoding at byte {i} of a parameter"));
                 };
-                out.push((hex_value(h) << 4) | hex_value(l));
+                out.push((h << 4) | l);
                 i += 2;
             }
             b => out.push(b),
@@ -135,15 +135,6 @@ pub fn form_decode(s: &str) -> Result<String, String> {
         i += 1;
     }
     String::from_utf8(out).map_err(|_| "the decoded parameters are not UTF-8".to_owned())
-}
-
-/// The value of an ASCII hex digit (checked by the caller).
-fn hex_value(d: u8) -> u8 {
-    match d {
-        b'0'..=b'9' => d - b'0',
-        b'a'..=b'f' => d - b'a' + 10,
-        _ => d.wrapping_sub(b'A').wrapping_add(10),
-    }
 }
 
 /// Whether an `Accept` header asks for Server-Sent Events: it lists `text/event-stream`
