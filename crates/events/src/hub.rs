@@ -75,6 +75,8 @@ struct State {
     pending: Vec<Pending>,
     /// The running thread's wake channel (to nudge it), or `None` when no thread runs.
     nudge: Option<SyncSender<Wake>>,
+    /// How many times the thread has panicked (and been reset).
+    panics: u32,
 }
 
 /// A subscription waiting for its baseline scan.
@@ -134,6 +136,12 @@ impl EventStream {
 }
 
 impl Hub {
+    /// How many times the hub's thread has panicked; each time the hub was reset and its
+    /// streams ended.
+    pub fn panics(&self) -> u32 {
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).panics
+    }
+
     /// A hub; its thread starts with the first subscription.
     pub fn new(settings: HubSettings) -> Hub {
         Hub {
@@ -319,8 +327,26 @@ fn trim_float(x: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
+/// Resets the hub when its thread unwinds: waiting subscribers get an error instead of a
+/// baseline that never comes, open streams end (their senders drop with the thread), and
+/// the next subscription starts a fresh thread. A panic is a bug, but it must not leave
+/// the hub half-alive.
+struct Restart<'a>(&'a Shared);
+
+impl Drop for Restart<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.nudge = None;
+            state.pending.clear();
+            state.panics = state.panics.saturating_add(1);
+        }
+    }
+}
+
 /// The hub's thread.
 fn run(shared: Arc<Shared>, nudge: SyncSender<Wake>, wakes: mpsc::Receiver<Wake>) {
+    let _restart = Restart(&shared);
     let settings = &shared.settings;
     let interest = Arc::new(RwLock::new(Interest::default()));
     let wakers = Wakers::start(&settings.root, &settings.wake, interest.clone(), nudge);

@@ -12,12 +12,19 @@ use linmgmt_sources::wake::WakeOptions;
 use linmgmt_test_support::{FixtureRoot, now, pty_logins};
 use linmgmt_wql::CompileOptions;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 fn hub(root: &FixtureRoot, capacity: usize) -> Hub {
+    hub_failing(root, capacity, Arc::new(AtomicBool::new(false)))
+}
+
+/// A hub whose scans panic while `fail` is set (a stand-in for any bug in a scan).
+fn hub_failing(root: &FixtureRoot, capacity: usize, fail: Arc<AtomicBool>) -> Hub {
     let (dir, runner_root) = (root.root().clone(), root.root().clone());
     Hub::new(HubSettings {
         host: Arc::new(move || {
+            assert!(!fail.load(Ordering::SeqCst), "injected scan failure");
             HostProvider::new(
                 dir.clone(),
                 ScanOptions::default(),
@@ -38,7 +45,7 @@ fn hub(root: &FixtureRoot, capacity: usize) -> Hub {
     })
 }
 
-fn subscribe(hub: &Hub, query: &str) -> EventStream {
+fn compile(query: &str) -> Subscription {
     let repo = Repository::builtin().expect("schema");
     let ns = repo.namespace("root/cimv2").expect("cimv2");
     let opts = CompileOptions {
@@ -47,8 +54,11 @@ fn subscribe(hub: &Hub, query: &str) -> EventStream {
     let ctx = SystemContext {
         server: "fixture".into(),
     };
-    let sub = Subscription::compile(ns, query, &opts, ctx).expect("compiles");
-    hub.subscribe(sub, None).expect("subscribes")
+    Subscription::compile(ns, query, &opts, ctx).expect("compiles")
+}
+
+fn subscribe(hub: &Hub, query: &str) -> EventStream {
+    hub.subscribe(compile(query), None).expect("subscribes")
 }
 
 /// The next event within `timeout`, from a thread so the test cannot hang.
@@ -164,4 +174,32 @@ fn several_subscribers_share_the_hub_and_leave_it() {
     let gone = gone.expect("event");
     assert!(gone.class_name().is("__InstanceDeletionEvent"));
     assert_eq!(target_id(&gone), "2");
+}
+
+#[test]
+fn a_panicking_scan_resets_the_hub_instead_of_leaving_it_half_alive() {
+    const QUERY: &str = "SELECT * FROM __InstanceOperationEvent WITHIN 0.2 WHERE TargetInstance ISA 'Win32_LogonSession'";
+    let live = pty_logins(1).build();
+    let fail = Arc::new(AtomicBool::new(false));
+    let hub = hub_failing(&live, 64, fail.clone());
+    let stream = subscribe(&hub, QUERY);
+    // The next poll panics: the open stream ends rather than going quiet forever.
+    fail.store(true, Ordering::SeqCst);
+    let (event, _stream) = next(stream, Duration::from_secs(20));
+    assert!(event.is_none(), "the stream ends when the hub's thread dies");
+    // A newcomer while scans still fail gets an error, not a wait that never ends.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = hub.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(h.subscribe(compile(QUERY), None).is_err());
+    });
+    assert_eq!(rx.recv_timeout(Duration::from_secs(20)), Ok(true));
+    assert_eq!(hub.panics(), 2);
+    // Once scans work again, the next subscription starts a fresh thread.
+    fail.store(false, Ordering::SeqCst);
+    let live_again = subscribe(&hub, QUERY);
+    live.change_to(&pty_logins(2).build());
+    let (event, _) = next(live_again, Duration::from_secs(20));
+    assert!(event.expect("an event").class_name().is("__InstanceCreationEvent"));
+    assert_eq!(hub.panics(), 2);
 }

@@ -21,6 +21,13 @@ mod tls;
 pub mod users;
 
 pub use events::EventLimits;
+
+/// The decoders of untrusted bytes at the HTTP level, for the fuzz targets and tests.
+pub mod decode {
+    pub use crate::events::{form_decode, parse_params, wants_sse};
+    pub use crate::http::percent_decode;
+    pub use crate::users::parse_basic;
+}
 pub use interop::interop_provider;
 pub use pull::PullLimits;
 pub use snapshot::{EngineParts, HostFactory, Snapshots};

@@ -9,6 +9,10 @@ use crate::error::{ErrorKind, WqlError};
 use crate::lexer::{Tok, Token, describe, tokenize};
 use linmgmt_cim::{Name, ObjectPath, Span};
 
+/// The longest `WITHIN` and `GROUP WITHIN` interval, in seconds (30 days). Intervals come
+/// from clients; every later computation with them (deadlines, windows) stays in range.
+pub const MAX_INTERVAL: u32 = 30 * 24 * 3600;
+
 /// The longest query accepted, in bytes.
 pub const MAX_QUERY_LEN: usize = 64 * 1024;
 /// The deepest nesting of parentheses and NOT accepted.
@@ -336,6 +340,12 @@ impl<'a> Parser<'a> {
                 "the WITHIN interval must be a positive number of seconds",
             ));
         }
+        if n > f64::from(MAX_INTERVAL) {
+            return Err(WqlError::query(
+                t.span,
+                format!("the WITHIN interval is at most {MAX_INTERVAL} seconds (30 days)"),
+            ));
+        }
         Ok(Some(n))
     }
 
@@ -367,14 +377,17 @@ impl<'a> Parser<'a> {
         self.bump();
         let t = self.peek().clone();
         let within = match t.tok {
-            Tok::Int(n) if n > 0 && n <= i128::from(u32::MAX) => {
+            Tok::Int(n) if n > 0 && n <= i128::from(MAX_INTERVAL) => {
                 self.bump();
                 n as u32
             }
             Tok::Int(_) | Tok::Real(_) => {
                 return Err(WqlError::query(
                     t.span,
-                    "the GROUP WITHIN interval must be a whole number of seconds from 1 to 4294967295",
+                    format!(
+                        "the GROUP WITHIN interval must be a whole number of seconds from 1 to \
+                         {MAX_INTERVAL} (30 days)"
+                    ),
                 ));
             }
             _ => return Err(self.expected("a number of seconds after GROUP WITHIN")),
