@@ -109,6 +109,7 @@ statuses! {
     QuotaViolation = 0x8004_106C, "WBEM_E_QUOTA_VIOLATION";
     RegistrationTooBroad = 0x8004_2001, "WBEMESS_E_REGISTRATION_TOO_BROAD";
     RegistrationTooPrecise = 0x8004_2002, "WBEMESS_E_REGISTRATION_TOO_PRECISE";
+    TimedOut = 0x8004_3001, "WBEM_E_TIMED_OUT";
 }
 
 impl fmt::Display for WbemStatus {

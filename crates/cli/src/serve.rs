@@ -51,6 +51,50 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 512)]
     pub max_connections: usize,
 
+    /// The most connections one source address (an IPv6 /64) may have open at once, TLS
+    /// handshakes included.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections_per_address: usize,
+
+    /// Seconds the server may work on one request (waiting for a turn, the host snapshot,
+    /// the query); past it the request fails with WBEM_E_TIMED_OUT.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub request_timeout: f64,
+
+    /// The most requests worked on at once (blocking threads), all users together.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_requests: usize,
+
+    /// The most requests of one user worked on at once; more wait their turn.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub max_requests_per_user: usize,
+
+    /// The most open enumeration contexts (pull operations), all users together.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_enumerations: usize,
+
+    /// The most open enumeration contexts of one user.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_enumerations_per_user: usize,
+
+    /// The most memory open enumeration contexts may hold, in MiB, all users together.
+    #[arg(long, value_name = "MIB", default_value_t = 128)]
+    pub enumeration_memory: usize,
+
+    /// The most memory one user's open enumeration contexts may hold, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    pub enumeration_memory_per_user: usize,
+
+    /// Failed logins from one address before it gets 429 for a doubling time (1 s, 2 s,
+    /// … up to 5 min).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub auth_failures_per_address: u32,
+
+    /// Failed logins for one user name (from any address) before it gets 429 from
+    /// addresses it has not logged in from.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub auth_failures_per_user: u32,
+
     /// The largest request body accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body: usize,
@@ -63,6 +107,14 @@ pub struct ServeArgs {
     /// The most event streams (`GET /events`) open at once; more get 503.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_event_streams: usize,
+
+    /// The most event streams one user may have open.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub max_event_streams_per_user: usize,
+
+    /// The most event streams one source address may have open.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_event_streams_per_address: usize,
 
     /// Seconds an event stream may be silent before a keep-alive (an empty line, or an SSE
     /// comment) is sent: shorter than the idle timeout of any proxy in between.
@@ -211,15 +263,66 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             args.event_keep_alive
         );
     }
+    if !(args.request_timeout >= 0.1 && args.request_timeout <= 3600.0) {
+        bail!(
+            "--request-timeout {}: seconds, from 0.1 to 3600",
+            args.request_timeout
+        );
+    }
+    for (flag, n) in [
+        ("--max-connections", args.max_connections),
+        (
+            "--max-connections-per-address",
+            args.max_connections_per_address,
+        ),
+        ("--max-requests", args.max_requests),
+        ("--max-requests-per-user", args.max_requests_per_user),
+        (
+            "--max-event-streams-per-user",
+            args.max_event_streams_per_user,
+        ),
+        (
+            "--max-event-streams-per-address",
+            args.max_event_streams_per_address,
+        ),
+        (
+            "--max-enumerations-per-user",
+            args.max_enumerations_per_user,
+        ),
+    ] {
+        if n == 0 {
+            bail!("{flag} 0: at least 1");
+        }
+    }
+    let mib = |flag: &str, n: usize| {
+        n.checked_mul(1024 * 1024)
+            .filter(|_| n <= 1024 * 1024)
+            .with_context(|| format!("{flag} {n}: MiB, at most 1048576"))
+    };
     let mut config = Config {
         listen,
         insecure: args.insecure,
         ..Config::default()
     };
-    config.http.max_connections = args.max_connections.max(1);
+    config.http.max_connections = args.max_connections;
+    config.http.max_connections_per_address = args.max_connections_per_address;
     config.http.max_body = args.max_body;
-    config.http.header_timeout = Duration::from_secs(args.header_timeout.max(1));
+    config.http.header_timeout = Duration::from_secs(args.header_timeout.clamp(1, 3600));
+    config.http.request_timeout = Duration::from_secs_f64(args.request_timeout);
+    config.http.max_requests = args.max_requests;
+    config.http.max_requests_per_user = args.max_requests_per_user;
+    config.pull.max_open = args.max_enumerations;
+    config.pull.max_open_per_user = args.max_enumerations_per_user;
+    config.pull.max_bytes = mib("--enumeration-memory", args.enumeration_memory)?;
+    config.pull.max_bytes_per_user = mib(
+        "--enumeration-memory-per-user",
+        args.enumeration_memory_per_user,
+    )?;
+    config.throttle.free_per_address = args.auth_failures_per_address;
+    config.throttle.free_per_user = args.auth_failures_per_user;
     config.events.max_streams = args.max_event_streams;
+    config.events.max_streams_per_user = args.max_event_streams_per_user;
+    config.events.max_streams_per_address = args.max_event_streams_per_address;
     config.events.keep_alive = Duration::from_secs_f64(args.event_keep_alive);
     let root = cli.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let tz = crate::time_zone(&root);

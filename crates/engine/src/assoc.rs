@@ -190,6 +190,7 @@ impl Engine {
             }
             let answer = self.instances(namespace, class.name.as_str(), false)?;
             warnings.extend(answer.warnings);
+            self.check_deadline()?;
             for inst in answer.value {
                 let hit = role_indexes
                     .iter()
@@ -266,6 +267,7 @@ impl Engine {
         for (target, key) in targets.iter().zip(&target_keys) {
             let class_key = target.class.as_str().to_ascii_lowercase();
             if !resolved.contains_key(&class_key) {
+                self.check_deadline()?;
                 let by_key = match self.instances(namespace, target.class.as_str(), true) {
                     Ok(answer) => {
                         warnings.extend(answer.warnings);

@@ -23,6 +23,10 @@ use linmgmt_render::ResultSet;
 use linmgmt_schema::{Namespace, Repository};
 use linmgmt_wql::{Column, CompileOptions, Filter, MetaFilter, Projection, SelectQuery, Statement};
 use std::sync::Arc;
+use std::time::Instant;
+
+/// How many instances are evaluated between two deadline checks.
+const DEADLINE_STRIDE: usize = 16;
 
 /// The default namespace of queries, as in WMI.
 pub const DEFAULT_NAMESPACE: &str = "root/cimv2";
@@ -45,12 +49,17 @@ pub struct Answer<T> {
     pub warnings: Vec<Warning>,
 }
 
-/// The object manager: schema, providers and the context of this host.
+/// The object manager: schema, providers and the context of this host. Cheap to clone
+/// (the schema and providers are shared).
+#[derive(Clone)]
 pub struct Engine {
     repository: Arc<Repository>,
     providers: Vec<Arc<dyn Provider>>,
     context: SystemContext,
     compile: CompileOptions,
+    /// When a request must be answered by: long loops check it and give up with
+    /// `WBEM_E_TIMED_OUT` (the server's per-request deadline; none in the CLI).
+    deadline: Option<Instant>,
 }
 
 impl Engine {
@@ -65,6 +74,29 @@ impl Engine {
             providers: Vec::new(),
             context,
             compile,
+            deadline: None,
+        }
+    }
+
+    /// This engine, giving up with `WBEM_E_TIMED_OUT` once `deadline` has passed.
+    pub fn with_deadline(&self, deadline: Instant) -> Engine {
+        Engine {
+            deadline: Some(deadline),
+            ..self.clone()
+        }
+    }
+
+    /// `WBEM_E_TIMED_OUT` once the deadline has passed. Evaluation calls it between
+    /// instances, so that no query (a LIKE over long strings, a large association walk)
+    /// runs past its request's deadline.
+    pub fn check_deadline(&self) -> Result<(), EngineError> {
+        match self.deadline {
+            Some(d) if Instant::now() >= d => Err(EngineError::new(
+                WbemStatus::TimedOut,
+                "the request ran out of time (the server's request deadline); narrow the \
+                 query or ask for fewer instances",
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -119,6 +151,7 @@ impl Engine {
         for class in classes {
             for provider in &self.providers {
                 if provider.serves(ns.name(), &class.name) {
+                    self.check_deadline()?;
                     provider.instances(class, &mut instances, &mut warnings);
                 }
             }
@@ -206,17 +239,19 @@ impl Engine {
                 Column::System(_) => None,
             })
             .collect();
-        let instances = all
-            .into_iter()
-            .filter(|i| filter.matches(i, &self.context))
-            .map(|i| {
-                if projection.all {
+        let mut instances = Vec::new();
+        for (n, i) in all.into_iter().enumerate() {
+            if n.is_multiple_of(DEADLINE_STRIDE) {
+                self.check_deadline()?;
+            }
+            if filter.matches(&i, &self.context) {
+                instances.push(if projection.all {
                     i
                 } else {
                     project(&i, &selected)
-                }
-            })
-            .collect();
+                });
+            }
+        }
         let columns = projection
             .columns
             .into_iter()

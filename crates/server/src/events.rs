@@ -21,7 +21,8 @@
 //! hub stops; dropping the `EventStream` unsubscribes.
 
 use crate::State;
-use crate::http::{LogLine, Reply, authenticate, hex};
+use crate::http::{Auth, LogLine, Reply, authenticate, hex};
+use crate::limits::{QuotaGuard, source_key};
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, HeaderValue};
@@ -42,6 +43,10 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 pub struct EventLimits {
     /// How many event streams may be open at once; more get 503.
     pub max_streams: usize,
+    /// How many of them one user may have open.
+    pub max_streams_per_user: usize,
+    /// How many of them one source address may have open.
+    pub max_streams_per_address: usize,
     /// How long a stream may be silent before a keep-alive is sent.
     pub keep_alive: Duration,
     /// The longest query string (`query=…&namespace=…`, still encoded); longer gets 414.
@@ -55,6 +60,8 @@ impl Default for EventLimits {
     fn default() -> Self {
         EventLimits {
             max_streams: 64,
+            max_streams_per_user: 8,
+            max_streams_per_address: 16,
             keep_alive: Duration::from_secs(15),
             max_query: 8 * 1024,
             stall_timeout: Duration::from_secs(60),
@@ -252,18 +259,9 @@ pub(crate) async fn respond(
         r.headers.push(("allow", "GET".into()));
         return Err(r);
     }
-    let Some(identity) = authenticate(state, req.headers()).await else {
-        let mut r = json_reply(
-            StatusCode::UNAUTHORIZED,
-            WbemStatus::AccessDenied,
-            "authentication required",
-            None,
-        );
-        r.headers.push((
-            "www-authenticate",
-            format!("Basic realm=\"{}\"", state.config.realm),
-        ));
-        return Err(r);
+    let identity = match authenticate(state, req.headers(), log.peer).await {
+        Auth::Ok(id) => id,
+        refused => return Err(Reply::unauthenticated(state, refused, true)),
     };
     log.user = identity.name.clone();
     let limits = state.config.events;
@@ -308,26 +306,33 @@ pub(crate) async fn respond(
     let subscription =
         Subscription::compile(ns, &params.query, &parts.compile, parts.context.clone())
             .map_err(|e| engine_reply(StatusCode::BAD_REQUEST, &e))?;
-    let Ok(permit) = state.event_slots.clone().try_acquire_owned() else {
+    let permits = stream_permits(state, &identity.name, log.peer).map_err(|message| {
+        state.refusals.refuse(
+            "event streams",
+            format_args!("{message} ({})", identity.name),
+        );
         let mut r = json_reply(
             StatusCode::SERVICE_UNAVAILABLE,
             WbemStatus::QuotaViolation,
-            &format!(
-                "at most {} event streams may be open at once",
-                limits.max_streams
-            ),
+            &message,
             None,
         );
         r.headers.push(("retry-after", "5".into()));
-        return Err(r);
-    };
+        r
+    })?;
     let sse = wants_sse(req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()));
     let viewer = match identity.role {
         crate::Role::Admin => None,
         crate::Role::User => Some(identity.name.clone()),
     };
-    // The baseline scan: until it is done, changes are not news.
-    let subscribed = tokio::task::spawn_blocking(move || hub.subscribe(subscription, viewer)).await;
+    // The baseline scan: until it is done, changes are not news. It is bounded by the
+    // request deadline like any other request's work.
+    let subscribed = tokio::time::timeout(
+        state.config.http.request_timeout,
+        tokio::task::spawn_blocking(move || hub.subscribe(subscription, viewer)),
+    )
+    .await
+    .map_err(|_| Reply::busy("the baseline scan did not finish before the request deadline"))?;
     let stream = match subscribed {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => return Err(engine_reply(StatusCode::INTERNAL_SERVER_ERROR, &e)),
@@ -387,7 +392,7 @@ pub(crate) async fn respond(
         peer: log.peer,
         user: identity.name,
         query: params.query,
-        _permit: permit,
+        _permits: permits,
     };
     tokio::spawn(pump.run());
     let content_type = if sse {
@@ -445,8 +450,51 @@ struct Pump {
     peer: std::net::SocketAddr,
     user: String,
     query: String,
-    /// Held for the stream's life: one of [`EventLimits::max_streams`].
-    _permit: OwnedSemaphorePermit,
+    /// Held for the stream's life: the stream's share of the global, per-user and
+    /// per-address limits.
+    _permits: StreamPermits,
+}
+
+/// One stream's place under each of the stream limits.
+type StreamPermits = (
+    OwnedSemaphorePermit,
+    QuotaGuard<String>,
+    QuotaGuard<std::net::IpAddr>,
+);
+
+/// A place for one more stream of `user` from `peer`, or why not.
+fn stream_permits(
+    state: &State,
+    user: &str,
+    peer: std::net::SocketAddr,
+) -> Result<StreamPermits, String> {
+    let limits = state.config.events;
+    let own = state
+        .streams_per_user
+        .try_acquire(&user.to_owned())
+        .ok_or_else(|| {
+            format!(
+                "at most {} event streams per user may be open at once",
+                limits.max_streams_per_user
+            )
+        })?;
+    let source = source_key(peer.ip());
+    let from = state
+        .streams_per_address
+        .try_acquire(&source)
+        .ok_or_else(|| {
+            format!(
+                "at most {} event streams per address may be open at once",
+                limits.max_streams_per_address
+            )
+        })?;
+    let all = state.event_slots.clone().try_acquire_owned().map_err(|_| {
+        format!(
+            "at most {} event streams may be open at once",
+            limits.max_streams
+        )
+    })?;
+    Ok((all, own, from))
 }
 
 /// Completes when the server shuts down (or is gone).

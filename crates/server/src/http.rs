@@ -3,6 +3,7 @@
 
 use crate::State;
 use crate::events::{self, EventBody};
+use crate::limits::source_key;
 use crate::ops::{OpContext, execute};
 use crate::users::{Identity, parse_basic};
 use bytes::Bytes;
@@ -10,13 +11,17 @@ use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use linmgmt_cim::WbemStatus;
 use linmgmt_cimxml::{ProtocolError, ProtocolErrorKind};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Bodies up to this size are decoded on the async thread; larger ones on a blocking one.
 const INLINE_DECODE: usize = 64 * 1024;
+
+/// How long past the deadline an answer is awaited before giving up on it.
+const DEADLINE_GRACE: Duration = Duration::from_secs(1);
 
 /// A response body: a whole CIM-XML (or error) answer, or an event stream.
 pub type ResponseBody = Either<Full<Bytes>, EventBody>;
@@ -165,19 +170,107 @@ pub(crate) struct LogLine {
     pub(crate) namespace: String,
 }
 
-/// The identity the `Authorization` header proves, if any.
-pub(crate) async fn authenticate(state: &Arc<State>, headers: &HeaderMap) -> Option<Identity> {
-    let (name, password) = parse_basic(header(headers, "authorization")?)?;
-    if let Some(id) = state.auth.check_remembered(&name, &password) {
-        return Some(id);
+/// What the `Authorization` header proves.
+pub(crate) enum Auth {
+    /// A user.
+    Ok(Identity),
+    /// No credentials, or wrong ones: 401.
+    Refused,
+    /// Too many failures from this address or for this user name: 429 with `Retry-After`,
+    /// without a password check.
+    Throttled(Duration),
+}
+
+/// Checks the `Authorization` header. Remembered credentials are cheap; the argon2 check
+/// runs one at a time per source address and a few at once in all, so an address that
+/// guesses waits behind its own guesses, not in front of everyone else's logins.
+pub(crate) async fn authenticate(
+    state: &Arc<State>,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Auth {
+    let Some((name, password)) = header(headers, "authorization").and_then(parse_basic) else {
+        return Auth::Refused;
+    };
+    let source = source_key(peer.ip());
+    if let Err(t) = state.throttle.check(source, &name, Instant::now()) {
+        state.refusals.refuse(
+            "password guessing",
+            format_args!("{t:?} for {source} as {name:?}"),
+        );
+        return Auth::Throttled(t.retry_after());
     }
-    // The slow check: few at a time, off the async threads.
-    let _permit = state.argon2_slots.acquire().await.ok()?;
+    if let Some(id) = state.auth.check_remembered(&name, &password) {
+        return Auth::Ok(id);
+    }
+    let _turn = state.argon2_slots.acquire(&source).await;
+    // Another request of this client may have verified the same credentials meanwhile.
+    if let Some(id) = state.auth.check_remembered(&name, &password) {
+        return Auth::Ok(id);
+    }
     let auth = state.auth.clone();
-    tokio::task::spawn_blocking(move || auth.verify(&name, &password))
+    let user = name.clone();
+    let verified = tokio::task::spawn_blocking(move || auth.verify(&user, &password))
         .await
         .ok()
-        .flatten()
+        .flatten();
+    match verified {
+        Some(id) => {
+            state.throttle.succeeded(source, &name, Instant::now());
+            Auth::Ok(id)
+        }
+        None => {
+            state.throttle.failed(source, &name, Instant::now());
+            Auth::Refused
+        }
+    }
+}
+
+impl Reply {
+    /// The answer to a request whose authentication failed.
+    pub(crate) fn unauthenticated(state: &State, auth: Auth, json: bool) -> Reply {
+        let (status, message) = match auth {
+            Auth::Throttled(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed logins from this address or for this user; retry later",
+            ),
+            _ => (StatusCode::UNAUTHORIZED, "authentication required"),
+        };
+        let mut r = if json {
+            Reply::json(status, WbemStatus::AccessDenied, message)
+        } else {
+            Reply::plain(status, message)
+        };
+        match auth {
+            Auth::Throttled(wait) => {
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                r.headers.push(("retry-after", secs.max(1).to_string()));
+            }
+            _ => r.headers.push((
+                "www-authenticate",
+                format!("Basic realm=\"{}\"", state.config.realm),
+            )),
+        }
+        r
+    }
+
+    /// A JSON error answer (the event endpoint's errors).
+    pub(crate) fn json(status: StatusCode, wbem: WbemStatus, message: &str) -> Reply {
+        Reply {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            body: Bytes::from(crate::events::error_json(wbem, message, None)),
+            cim: wbem.name().to_owned(),
+            warnings: 0,
+        }
+    }
+
+    /// `503` with `Retry-After`: the server is busy or the request ran out of time.
+    pub(crate) fn busy(message: &str) -> Reply {
+        let mut r = Reply::plain(StatusCode::SERVICE_UNAVAILABLE, message);
+        r.headers.push(("retry-after", "1".into()));
+        r
+    }
 }
 
 async fn respond(state: &Arc<State>, req: Request<Incoming>, log: &mut LogLine) -> Reply {
@@ -197,13 +290,9 @@ async fn respond(state: &Arc<State>, req: Request<Incoming>, log: &mut LogLine) 
         r.headers.push(("allow", "POST".into()));
         return r;
     }
-    let Some(identity) = authenticate(state, req.headers()).await else {
-        let mut r = Reply::plain(StatusCode::UNAUTHORIZED, "authentication required");
-        r.headers.push((
-            "www-authenticate",
-            format!("Basic realm=\"{}\"", state.config.realm),
-        ));
-        return r;
+    let identity = match authenticate(state, req.headers(), log.peer).await {
+        Auth::Ok(id) => id,
+        refused => return Reply::unauthenticated(state, refused, false),
     };
     log.user = identity.name.clone();
     let headers = req.headers().clone();
@@ -259,6 +348,18 @@ async fn respond(state: &Arc<State>, req: Request<Incoming>, log: &mut LogLine) 
         }
         Ok(Ok(collected)) => collected.to_bytes(),
     };
+    // From here on the work is the server's: it is done by the deadline, and one user's
+    // requests take at most their share of the blocking threads.
+    let deadline = Instant::now() + limits.request_timeout;
+    let Ok(turn) =
+        tokio::time::timeout_at(deadline.into(), state.work.acquire(&identity.name)).await
+    else {
+        state.refusals.refuse(
+            "request deadline",
+            format_args!("{} waited the whole deadline for a turn", identity.name),
+        );
+        return Reply::busy("the server is busy: no turn came before the request deadline");
+    };
     let xml_limits = state.config.xml;
     let decoded = if body.len() <= INLINE_DECODE {
         linmgmt_cimxml::decode(&body, &xml_limits)
@@ -305,18 +406,35 @@ async fn respond(state: &Arc<State>, req: Request<Incoming>, log: &mut LogLine) 
         );
     }
     let deep = contains_ignore_case(&body, b"serversession");
-    let generation = state.snapshots.fresh(deep).await;
-    let engine = generation.engine_for(state.snapshots.parts(), &identity);
+    let Ok(generation) =
+        tokio::time::timeout_at(deadline.into(), state.snapshots.fresh(deep)).await
+    else {
+        return Reply::busy("the host snapshot was not ready before the request deadline");
+    };
+    let engine = generation
+        .engine_for(state.snapshots.parts(), &identity)
+        .with_deadline(deadline);
     let state2 = state.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
+    let work = tokio::task::spawn_blocking(move || {
+        // The turn is held while the thread works, even past an abandoned wait below.
+        let _turn = turn;
         let ctx = OpContext {
             engine: &engine,
             identity: &identity,
             enumerations: &state2.enumerations,
         };
         execute(&request, &ctx)
-    })
-    .await;
+    });
+    // The engine stops itself at the deadline; this is the backstop for work that does
+    // not check it.
+    let Ok(outcome) = tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), work).await
+    else {
+        state.refusals.refuse(
+            "request deadline",
+            format_args!("a {} of {} overran the deadline", log.method, log.user),
+        );
+        return Reply::busy("the request ran out of time");
+    };
     match outcome {
         Ok(o) => Reply {
             status: StatusCode::OK,

@@ -9,11 +9,16 @@
 //!
 //! Robustness: a body limit, XML depth and element-count limits, DOCTYPE refused, a
 //! header-read timeout that also ends idle keep-alive connections, a body timeout, a TLS
-//! handshake timeout, a connection limit, and graceful shutdown.
+//! handshake timeout, a deadline on every request's work, and graceful shutdown. Every
+//! limit a client could exhaust is also held per user or per source address
+//! ([`limits`]): connections, concurrent requests, argon2 checks, enumeration contexts
+//! (by count and by memory) and event streams, with the global limits as a backstop;
+//! password guessing is throttled per address and per user name.
 
 mod events;
 mod http;
 mod interop;
+pub mod limits;
 mod ops;
 mod pull;
 pub mod snapshot;
@@ -29,6 +34,7 @@ pub mod decode {
     pub use crate::users::parse_basic;
 }
 pub use interop::interop_provider;
+pub use limits::ThrottleLimits;
 pub use pull::PullLimits;
 pub use snapshot::{EngineParts, HostFactory, Snapshots};
 pub use tls::{TlsError, load_tls};
@@ -37,9 +43,10 @@ pub use users::{Authenticator, Identity, Role, UserEntry};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use limits::{AuthThrottle, Quota, RefusalLog, WorkSlots};
 use pull::Enumerations;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -61,6 +68,17 @@ pub struct HttpLimits {
     pub handshake_timeout: Duration,
     /// How many connections may be open at once; more are refused (503 on plain HTTP).
     pub max_connections: usize,
+    /// How many connections one source address (an IPv6 /64) may have open at once,
+    /// TLS handshakes included.
+    pub max_connections_per_address: usize,
+    /// How long the server may work on one request once it has the body: waiting for a
+    /// turn, the host snapshot and the query itself. Past it the answer is a timeout
+    /// error (`WBEM_E_TIMED_OUT`, CIM_ERR_FAILED on the wire).
+    pub request_timeout: Duration,
+    /// How many requests may be worked on at once (blocking threads), all users.
+    pub max_requests: usize,
+    /// How many of them one user may have; more wait their turn, in order.
+    pub max_requests_per_user: usize,
     /// How long shutdown waits for requests in progress.
     pub shutdown_grace: Duration,
 }
@@ -73,7 +91,11 @@ impl Default for HttpLimits {
             body_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             max_connections: 512,
-            shutdown_grace: Duration::from_secs(10),
+            max_connections_per_address: 64,
+            request_timeout: Duration::from_secs(10),
+            max_requests: 16,
+            max_requests_per_user: 4,
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }
@@ -102,6 +124,8 @@ pub struct Config {
     pub pull: PullLimits,
     /// Event streams (`GET …/events`).
     pub events: EventLimits,
+    /// Password guessing.
+    pub throttle: ThrottleLimits,
     /// The Basic realm.
     pub realm: String,
 }
@@ -115,6 +139,7 @@ impl Default for Config {
             xml: linmgmt_cimxml::Limits::default(),
             pull: PullLimits::default(),
             events: EventLimits::default(),
+            throttle: ThrottleLimits::default(),
             realm: "linmgmt".to_owned(),
         }
     }
@@ -142,9 +167,17 @@ pub(crate) struct State {
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) snapshots: Arc<Snapshots>,
     pub(crate) enumerations: Enumerations,
-    pub(crate) argon2_slots: Semaphore,
+    /// Password checks: one at a time per source address, a few at once in all.
+    pub(crate) argon2_slots: WorkSlots<IpAddr>,
+    pub(crate) throttle: AuthThrottle,
+    /// The blocking work of requests, a fair share per user.
+    pub(crate) work: WorkSlots<String>,
     /// One permit per open event stream.
     pub(crate) event_slots: Arc<Semaphore>,
+    pub(crate) streams_per_user: Arc<Quota<String>>,
+    pub(crate) streams_per_address: Arc<Quota<IpAddr>>,
+    pub(crate) connections_per_address: Arc<Quota<IpAddr>>,
+    pub(crate) refusals: RefusalLog,
     /// Becomes `true` when the server shuts down: connections close gracefully and event
     /// streams end (they would otherwise keep their connections open forever).
     pub(crate) shutdown: watch::Sender<bool>,
@@ -178,14 +211,21 @@ impl Server {
                 .map_err(|e| ServeError::Bind(l.addr, e))?;
             listeners.push((listener, l.tls.clone().map(TlsAcceptor::from)));
         }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = Arc::new(State {
             enumerations: Enumerations::new(config.pull),
             event_slots: Arc::new(Semaphore::new(config.events.max_streams)),
+            streams_per_user: Quota::new(config.events.max_streams_per_user),
+            streams_per_address: Quota::new(config.events.max_streams_per_address),
+            connections_per_address: Quota::new(config.http.max_connections_per_address),
+            work: WorkSlots::new(config.http.max_requests, config.http.max_requests_per_user),
+            argon2_slots: WorkSlots::new(cores, 1),
+            throttle: AuthThrottle::new(config.throttle),
+            refusals: RefusalLog::new(REFUSAL_LOG_INTERVAL),
             shutdown: watch::channel(false).0,
             config,
             auth,
             snapshots,
-            argon2_slots: Semaphore::new(1),
         });
         Ok(Server { state, listeners })
     }
@@ -254,7 +294,7 @@ async fn accept_loop(
             a = listener.accept() => a,
             _ = stop.changed() => return,
         };
-        let (mut tcp, peer) = match accepted {
+        let (tcp, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -264,24 +304,34 @@ async fn accept_loop(
             }
         };
         let _ = tcp.set_nodelay(true);
+        let source = limits::source_key(peer.ip());
+        let Some(own) = state.connections_per_address.try_acquire(&source) else {
+            state.refusals.refuse(
+                "connections per address",
+                format_args!(
+                    "{source} has {} connections open, its limit",
+                    state.connections_per_address.per_key()
+                ),
+            );
+            refuse_connection(tcp, tls.is_some());
+            continue;
+        };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; refusing a connection");
-            if tls.is_none() {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    tcp.write_all(
-                        b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
-                    ),
-                )
-                .await;
-            }
+            state.refusals.refuse(
+                "connections",
+                format_args!(
+                    "{} connections are open, the limit (latest from {peer})",
+                    state.config.http.max_connections
+                ),
+            );
+            refuse_connection(tcp, tls.is_some());
             continue;
         };
         let state = state.clone();
         let stop = stop.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _permits = (permit, own);
             match tls {
                 None => serve_connection(tcp, peer, false, state, stop).await,
                 Some(acceptor) => {
@@ -296,6 +346,26 @@ async fn accept_loop(
         });
     }
 }
+
+/// Answers a connection over a limit: `503` on plain HTTP (written from its own task, so a
+/// client that does not read cannot slow the accept loop), a plain close on TLS.
+fn refuse_connection(mut tcp: tokio::net::TcpStream, tls: bool) {
+    if tls {
+        return;
+    }
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            tcp.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 5\r\ncontent-length: 0\r\n\r\n",
+            ),
+        )
+        .await;
+    });
+}
+
+/// How often each cause of refusal is logged at most.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 async fn serve_connection<S>(
     stream: S,
@@ -368,6 +438,10 @@ pub fn serve_blocking(
         let server = Server::bind(config, auth, Arc::new(snapshots)).await?;
         ready(&server.local_addrs());
         server.run(shutdown_signal()).await;
-        Ok(())
-    })
+        Ok::<(), ServeError>(())
+    })?;
+    // Work still running on blocking threads (a query past its deadline, a scan) must
+    // not hold the process: SIGTERM ends it within the grace period and this second.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
 }

@@ -197,10 +197,11 @@ pub struct Authenticator {
     key: [u8; 32],
     remembered: Mutex<HashMap<String, Remembered>>,
     ttl: Duration,
-    /// argon2's working memory, allocated once and reused by every check (checks are
-    /// serialised through it; a fresh allocation per check would stay resident in each
-    /// allocator arena it touched).
-    memory: Mutex<Vec<argon2::Block>>,
+    /// argon2's working memory, one buffer per check running at once, reused by later
+    /// checks (a fresh allocation per check would stay resident in each allocator arena
+    /// it touched). The server runs at most one check per core, so there are at most as
+    /// many buffers as cores.
+    memory: Mutex<Vec<Vec<argon2::Block>>>,
 }
 
 /// Verifies `password` against a PHC string, with caller-provided working memory.
@@ -294,8 +295,11 @@ impl Authenticator {
         };
         // The parameters come from the hash itself.
         let ok = {
-            let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
-            verify_with_memory(hash, password, &mut memory)
+            let pool = || self.memory.lock().unwrap_or_else(|e| e.into_inner());
+            let mut memory = pool().pop().unwrap_or_default();
+            let ok = verify_with_memory(hash, password, &mut memory);
+            pool().push(memory);
+            ok
         };
         let role = role.filter(|_| ok)?;
         let mut remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
