@@ -4,6 +4,7 @@ its users file, a self-signed certificate, and helpers to run the real clients.
 Environment:
   LINMGMT            the binary (default: target/release/linmgmt)
   LINMGMT_SMBSTATUS, LINMGMT_SSHD_LOG   passed through to the server (live sessions)
+  CI                 `true` or `1` (as .ci/run sets it): a skipped test is a failure
 """
 
 import http.client
@@ -29,6 +30,34 @@ for _var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
 ADMIN = ("lmadmin", "admin-pw-1")
 # A plain user: sees only the sessions of the Unix user of the same name.
 PLAIN = ("lmalice", "alice-pw-1")
+
+
+def under_ci():
+    """Whether this is a CI run (`CI=true` or `CI=1`, any case), as linmgmt-test-support decides."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true")
+
+
+def _fail_skip_under_ci(rep):
+    """Turns a skipped report into a failed one under CI, keeping the reason."""
+    if rep.skipped and under_ci() and not hasattr(rep, "wasxfail"):
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        rep.outcome = "failed"
+        rep.longrepr = "skipped under CI=true, which is a failure: %s" % reason
+    return rep
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI a skipped test fails: a missing install step (wbemcli, the loadgen binary)
+    must never hide behind a green run. Expected failures (xfail) stay as they are."""
+    return _fail_skip_under_ci((yield))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    """The same for a whole module skipped at collection (`pytest.importorskip`, ...)."""
+    return _fail_skip_under_ci((yield))
 
 
 def free_port():

@@ -871,8 +871,10 @@ def part_group(ctx, rep, n=4):
     ready = wg.wait_ready()
     rep.check(ready, "events group: `linmgmt watch \"%s\"` prints its `watching:` line" % Q_GROUP, wg.why_not_ready())
     ready_c = wc.wait_ready()
-    if not ready_c:
-        note("events group: the companion creation watch did not start: %s" % wc.why_not_ready())
+    # Without its witness the group checks cannot run: that is a failure, never a quiet skip.
+    rep.check(
+        ready_c, "events group: the companion creation watch prints its `watching:` line", wc.why_not_ready()
+    )
     if not (ready and ready_c):
         wg.stop()
         wc.stop()

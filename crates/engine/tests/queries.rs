@@ -1,11 +1,13 @@
 //! Data-driven query tests: each `test_data/queries/NAME.wql` runs against the instances in
 //! `test_data/instances.mof` and must print exactly `NAME.out` (list format, or the error).
-//! A missing `.out` is created; `UPDATE_EXPECT=1` rewrites them all.
+//! A missing or different `.out` fails; `UPDATE_EXPECT=1` writes them
+//! (`linmgmt_test_support::golden`).
 
 use linmgmt_cim::SystemContext;
 use linmgmt_engine::{Engine, MemoryProvider, QueryOutput};
 use linmgmt_render::{Format, RenderOptions, render, render_classes};
 use linmgmt_schema::Repository;
+use linmgmt_test_support::golden::{Goldens, cases};
 use linmgmt_wql::CompileOptions;
 use std::path::Path;
 use std::sync::Arc;
@@ -71,35 +73,12 @@ fn run(engine: &Engine, text: &str) -> String {
 fn query_goldens() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/queries");
     let engine = engine();
-    let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    let mut failures = Vec::new();
-    let mut count = 0;
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("dir")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    for path in files
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "wql"))
-    {
-        count += 1;
-        let text = std::fs::read_to_string(path).expect("read");
-        let got = run(&engine, &text);
-        let expect_path = path.with_extension("out");
-        match std::fs::read_to_string(&expect_path) {
-            Ok(expected) if expected == got => {}
-            Ok(_) if !update => failures.push(format!("{}:\n{got}", path.display())),
-            _ => std::fs::write(&expect_path, &got).expect("write"),
-        }
+    let mut goldens = Goldens::new();
+    for path in cases(&dir, "wql") {
+        let text = std::fs::read_to_string(&path).expect("read");
+        goldens.check(&path.with_extension("out"), &run(&engine, &text));
     }
-    assert!(count >= 20, "only {count} query goldens");
-    assert!(
-        failures.is_empty(),
-        "mismatches (UPDATE_EXPECT=1 to accept):\n{}",
-        failures.join("\n")
-    );
+    goldens.finish(20);
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! (`//? WQL`, one per line) and the host at successive moments (`//= +N` seconds, then a
 //! fixture in the test-support DSL; the first moment is the baseline). For every query,
 //! the events it gets at each moment, one summary line each, must equal `NAME.out`.
-//! A missing `.out` is created; `UPDATE_EXPECT=1` rewrites them all.
+//! A missing or different `.out` fails; `UPDATE_EXPECT=1` writes them
+//! (`linmgmt_test_support::golden`).
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -11,6 +12,7 @@ use linmgmt_events::Subscription;
 use linmgmt_providers::HostProvider;
 use linmgmt_schema::Repository;
 use linmgmt_sources::ScanOptions;
+use linmgmt_test_support::golden::assert_golden;
 use linmgmt_test_support::{Fixture, many_sessions, now};
 use linmgmt_wql::CompileOptions;
 use std::fmt::Write as _;
@@ -160,15 +162,7 @@ fn check(name: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data");
     let input = std::fs::read_to_string(dir.join(format!("{name}.events"))).expect("case");
     let got = run(&parse_case(&input));
-    let expected_path = dir.join(format!("{name}.out"));
-    let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    match std::fs::read_to_string(&expected_path) {
-        Ok(expected) if !update => assert_eq!(
-            got, expected,
-            "{name}: events differ from {name}.out (UPDATE_EXPECT=1 rewrites)"
-        ),
-        _ => std::fs::write(&expected_path, &got).expect("write .out"),
-    }
+    assert_golden(&dir.join(format!("{name}.out")), &got);
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! `org.freedesktop.login1` serving two sessions, against a fixture root whose session files
 //! say something else, so the test sees which source won. Without a bus the files serve.
 //!
-//! Skips (with a notice) when `dbus-daemon` is not installed; `.ci/run` installs it.
+//! Skips (with a notice) when `dbus-daemon` is not installed, which fails under `CI=true`;
+//! `.ci/run` installs it.
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;

@@ -1,7 +1,7 @@
 //! Provider tests on fixture roots: each `test_data/NAME.fixture` (the test-support DSL) is
 //! scanned at the fixed test time and its Win32_LogonSession and Win32_ServerSession
-//! instances, in list format, must equal `NAME.out`. A missing `.out` is created;
-//! `UPDATE_EXPECT=1` rewrites them all.
+//! instances, in list format, must equal `NAME.out`. A missing or different `.out` fails;
+//! `UPDATE_EXPECT=1` writes them (`linmgmt_test_support::golden`).
 
 use jiff::tz::TimeZone;
 use linmgmt_cim::{ClassDef, Instance, SystemContext};
@@ -10,6 +10,7 @@ use linmgmt_providers::{logon_instances, logon_sessions, server_instances, serve
 use linmgmt_render::{Format, RenderOptions, ResultSet, render};
 use linmgmt_schema::Repository;
 use linmgmt_sources::{ScanOptions, scan};
+use linmgmt_test_support::golden::{Goldens, cases};
 use linmgmt_test_support::{Fixture, many_sessions, now};
 use std::path::Path;
 use std::sync::Arc;
@@ -109,41 +110,18 @@ fn run(fixture: &Fixture) -> String {
 #[test]
 fn fixture_goldens() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data");
-    let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    let mut failures = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("dir")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    let mut count = 0;
-    for path in files
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "fixture"))
-    {
-        count += 1;
-        let text = std::fs::read_to_string(path).expect("read");
+    let mut goldens = Goldens::new();
+    for path in cases(&dir, "fixture") {
+        let text = std::fs::read_to_string(&path).expect("read");
         // Leading `#` lines describe the fixture; the DSL starts at the first `//-`.
         let body: String = text
             .lines()
             .skip_while(|l| l.starts_with('#'))
             .map(|l| format!("{l}\n"))
             .collect();
-        let got = run(&Fixture::parse(&body));
-        let expect_path = path.with_extension("out");
-        match std::fs::read_to_string(&expect_path) {
-            Ok(expected) if expected == got => {}
-            Ok(_) if !update => failures.push(format!("{}:\n{got}", path.display())),
-            _ => std::fs::write(&expect_path, &got).expect("write"),
-        }
+        goldens.check(&path.with_extension("out"), &run(&Fixture::parse(&body)));
     }
-    assert!(count >= 6, "only {count} fixtures");
-    assert!(
-        failures.is_empty(),
-        "mismatches (UPDATE_EXPECT=1 to accept):\n{}",
-        failures.join("\n")
-    );
+    goldens.finish(6);
 }
 
 #[test]

@@ -307,7 +307,7 @@ fn logind_dir_present_but_empty_is_some_empty() {
 }
 
 fn smb_fixture(extra: &str) -> String {
-    let sample = include_str!("../../../../shared/spec/samples/smbstatus-4.17.json");
+    let sample = include_str!("../test_data/smbstatus-4.17.json");
     format!(
         r#"
 //- process

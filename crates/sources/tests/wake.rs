@@ -1,8 +1,9 @@
 //! The wake sources for real: the kernel's proc connector (as root, on this host), inotify on
 //! a temp-dir root, and logind's signals over a private `dbus-daemon`.
 //!
-//! Every wait is bounded; a source that cannot run here (not root, a container, no
-//! `dbus-daemon`) is skipped with a notice.
+//! Every wait is bounded; a source that cannot run here (not root, a container, no audit
+//! support, no `dbus-daemon`) is skipped with a notice, which under `CI=true` is a failure
+//! (`linmgmt_test_support::skip`).
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use linmgmt_sources::Root;
 use linmgmt_sources::wake::{Interest, ProcEventKind, Wake, WakeOptions, Wakers};
 use linmgmt_test_support::dbus::{MockLogind, PrivateBus};
+use linmgmt_test_support::skip;
 
 /// Room for every process event of a busy host during a test.
 const QUEUE: usize = 16 * 1024;
@@ -85,9 +87,9 @@ fn is_root() -> bool {
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-/// Starts the proc connector with `interest`; `None` (after a notice) where it cannot run:
-/// not root, or a container whose namespaces the kernel does not answer. As root on a host
-/// any other failure is a test failure.
+/// Starts the proc connector with `interest`; `None` (after a [`skip`] notice, a failure
+/// under CI) where it cannot run: not root, or a container whose namespaces the kernel does
+/// not answer. As root on a host any other failure is a test failure.
 fn proc_wakers(interest: Interest) -> Option<(Wakers, Arc<RwLock<Interest>>, Receiver<Wake>)> {
     let (tx, rx) = channel();
     let interest = Arc::new(RwLock::new(interest));
@@ -102,7 +104,16 @@ fn proc_wakers(interest: Interest) -> Option<(Wakers, Arc<RwLock<Interest>>, Rec
             || why.contains("not supported")
             || why.contains("not permitted");
         assert!(expected, "as root: {why}");
-        eprintln!("SKIPPED: {why}");
+        if is_root() {
+            skip(&format!(
+                "{why} (the kernel does not answer the proc connector in this container: \
+                 run the tests on a host or VM)"
+            ));
+        } else {
+            skip(&format!(
+                "{why} (the proc connector needs root: run the tests as root, as .ci/run does)"
+            ));
+        }
         return None;
     }
     assert_eq!(wakers.active(), ["process events"]);
@@ -205,8 +216,8 @@ fn proc_connector_ignores_a_known_session() {
 }
 
 /// A shell that starts a new audit session (writing its loginuid, as pam_loginuid does),
-/// prints its id, waits for a line on stdin and then runs `then`. `None` when the kernel has
-/// no audit support or refuses (not root).
+/// prints its id, waits for a line on stdin and then runs `then`. `None` (after a [`skip`]
+/// notice, a failure under CI) when the kernel has no audit support or refuses (not root).
 fn new_audit_session(then: &str) -> Option<(std::process::Child, u32)> {
     let mut child = Command::new("/bin/sh")
         .arg("-c")
@@ -225,7 +236,10 @@ fn new_audit_session(then: &str) -> Option<(std::process::Child, u32)> {
         _ => {
             let _ = child.kill();
             let _ = child.wait();
-            eprintln!("SKIPPED: cannot start an audit session here (no audit support?)");
+            skip(
+                "cannot start an audit session here: writing /proc/self/loginuid failed or \
+                 /proc/self/sessionid is unset (a kernel without CONFIG_AUDIT, or not root)",
+            );
             None
         }
     }
@@ -234,7 +248,7 @@ fn new_audit_session(then: &str) -> Option<(std::process::Child, u32)> {
 #[test]
 fn new_audit_session_is_news_and_then_known() {
     if !is_root() {
-        eprintln!("SKIPPED: needs root");
+        skip("a new audit session needs root: run the tests as root, as .ci/run does");
         return;
     }
     let Some((wakers, interest, rx)) = proc_wakers(Interest {

@@ -1,8 +1,9 @@
 //! A private `dbus-daemon` and a mock `org.freedesktop.login1` on it, for testing the logind
 //! D-Bus reader against a real bus.
 //!
-//! [`PrivateBus::start`] returns `None` (after printing a notice) when `dbus-daemon` is not
-//! installed, so tests skip cleanly; `.ci/run` installs it. The daemon listens on a socket in
+//! [`PrivateBus::start`] returns `None` (after printing a notice, see [`crate::skip`]) when
+//! `dbus-daemon` is not installed, so tests skip cleanly; under `CI=true` that is a failure
+//! instead (`.ci/run` installs it). The daemon listens on a socket in
 //! a temp dir and is killed (by its pid) when the [`PrivateBus`] is dropped.
 
 use std::io::{BufRead, BufReader};
@@ -21,7 +22,8 @@ pub struct PrivateBus {
 }
 
 impl PrivateBus {
-    /// Starts one; `None` with a printed notice when `dbus-daemon` is not installed.
+    /// Starts one; `None` with a printed notice when `dbus-daemon` is not installed (a panic
+    /// under `CI=true`, see [`crate::skip`]).
     pub fn start() -> Option<PrivateBus> {
         let dir = tempfile::Builder::new()
             .prefix("linmgmt-dbus")
@@ -60,8 +62,8 @@ impl PrivateBus {
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                eprintln!(
-                    "SKIPPED: dbus-daemon is not installed (apt-get install dbus-daemon; .ci/run does)"
+                crate::skip(
+                    "dbus-daemon is not installed (apt-get install dbus-daemon; .ci/run does)",
                 );
                 return None;
             }

@@ -30,8 +30,16 @@
 //!
 //! Values may be double-quoted (`cmd="sshd: alice [priv]"`) and use `\xNN` escapes for
 //! non-UTF-8 bytes.
+//!
+//! Two rules for every test in the workspace live here too: [`golden`] (a missing or
+//! different expected file fails unless `UPDATE_EXPECT=1`) and [`skip`] (a skipped test
+//! fails under `CI=true`).
 
+pub mod ci;
 pub mod dbus;
+pub mod golden;
+
+pub use ci::skip;
 
 use std::fs;
 use std::net::{IpAddr, SocketAddr};

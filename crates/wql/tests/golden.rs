@@ -1,10 +1,11 @@
 //! Golden tests, rust-analyzer style: `test_data/ok/NNNN_name.wql` must parse (and compile
 //! against the test schema when its class is known); `NNNN_name.txt` holds the canonical
 //! text and an AST dump. `test_data/err/*.wql` must fail; the `.txt` holds status, code,
-//! span, message and a caret drawing. A missing `.txt` is written; `UPDATE_EXPECT=1`
-//! rewrites them all; otherwise a difference fails.
+//! span, message and a caret drawing. A missing or different `.txt` fails; `UPDATE_EXPECT=1`
+//! writes them (`linmgmt_test_support::golden`).
 
 use crate::common::{Schema, dump, schema};
+use linmgmt_test_support::golden::{Goldens, cases as files};
 use linmgmt_wql::{
     CompileOptions, EventFilter, Filter, MetaFilter, Projection, Statement, WqlError, caret, parse,
 };
@@ -51,30 +52,12 @@ pub fn render_error(src: &str, e: &WqlError) -> String {
 }
 
 fn cases(dir: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("test_data")
-        .join(dir);
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wql"))
-        .collect();
-    v.sort();
-    v
-}
-
-/// Compares `actual` with the expectation file next to `wql`, creating or updating it.
-fn check(wql: &Path, actual: &str, failures: &mut Vec<String>) {
-    let expect_path = wql.with_extension("txt");
-    let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    match std::fs::read_to_string(&expect_path) {
-        Ok(expected) if expected == actual => {}
-        Ok(_) if !update => failures.push(format!(
-            "{}: expectation differs\n--- actual ---\n{actual}",
-            wql.display()
-        )),
-        _ => std::fs::write(&expect_path, actual).unwrap(),
-    }
+    files(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("test_data")
+            .join(dir),
+        "wql",
+    )
 }
 
 fn source(path: &Path) -> String {
@@ -85,15 +68,13 @@ fn source(path: &Path) -> String {
 #[test]
 fn ok_cases() {
     let schema = schema();
-    let mut failures = Vec::new();
-    let all = cases("ok");
-    assert!(all.len() >= 40, "only {} ok cases", all.len());
-    for path in all {
+    let mut goldens = Goldens::new();
+    for path in cases("ok") {
         let src = source(&path);
         let stmt = match run(&src, &schema) {
             Ok(s) => s,
             Err(e) => {
-                failures.push(format!("{}: {}", path.display(), render_error(&src, &e)));
+                goldens.fail(format!("{}: {}", path.display(), render_error(&src, &e)));
                 continue;
             }
         };
@@ -107,29 +88,26 @@ fn ok_cases() {
             "{}: fixed point",
             path.display()
         );
-        check(
-            &path,
+        goldens.check(
+            &path.with_extension("txt"),
             &format!("{canonical}\n\n{}", dump(&stmt)),
-            &mut failures,
         );
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    goldens.finish(40);
 }
 
 #[test]
 fn err_cases() {
     let schema = schema();
-    let mut failures = Vec::new();
-    let all = cases("err");
-    assert!(all.len() >= 40, "only {} err cases", all.len());
-    for path in all {
+    let mut goldens = Goldens::new();
+    for path in cases("err") {
         let src = source(&path);
         match run(&src, &schema) {
-            Ok(s) => failures.push(format!("{}: parsed as {s}", path.display())),
-            Err(e) => check(&path, &render_error(&src, &e), &mut failures),
+            Ok(s) => goldens.fail(format!("{}: parsed as {s}", path.display())),
+            Err(e) => goldens.check(&path.with_extension("txt"), &render_error(&src, &e)),
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    goldens.finish(40);
 }
 
 /// Limits checked on generated text too big for a golden file.

@@ -1,15 +1,16 @@
 //! Golden files: `test_data/ok/*.mof` parse to the dump in the `.txt` beside them, and
-//! `test_data/err/*.mof` fail with the error in theirs. A missing `.txt` is created;
-//! `UPDATE_EXPECT=1` rewrites them all.
+//! `test_data/err/*.mof` fail with the error in theirs. A missing or different `.txt`
+//! fails; `UPDATE_EXPECT=1` writes them (`linmgmt_test_support::golden`).
 //!
 //! A `.mof` starting with `//- /name.mof` lines holds several files (rust-analyzer style);
 //! the first is parsed and the others are what `#pragma include` finds.
 
 use linmgmt_cim::{Flavor, Qualifier, Value};
 use linmgmt_mof::{Entry, Item, ParseConfig, parse};
+use linmgmt_test_support::golden::{Goldens, cases};
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Splits a fixture into files; a plain file is `main.mof`.
 fn files(text: &str) -> Vec<(String, String)> {
@@ -179,60 +180,21 @@ fn render(text: &str, expect_ok: bool) -> String {
     }
 }
 
-/// Compares `actual` with the expectation file, creating or updating it as asked.
-fn check(expect_path: &Path, actual: &str) -> Result<(), String> {
-    let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    match std::fs::read_to_string(expect_path) {
-        Ok(expected) if !update => {
-            if expected == actual {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} differs; run with UPDATE_EXPECT=1 to accept\n--- expected\n{expected}\n--- actual\n{actual}",
-                    expect_path.display()
-                ))
-            }
-        }
-        _ => {
-            std::fs::write(expect_path, actual).map_err(|e| e.to_string())?;
-            Ok(())
-        }
-    }
-}
-
-fn cases(dir: &str) -> Vec<PathBuf> {
+fn check_dir(dir: &str, expect_ok: bool, at_least: usize) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("test_data")
         .join(dir);
-    let mut out: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("test_data directory")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "mof"))
-        .collect();
-    out.sort();
-    out
-}
-
-fn check_dir(dir: &str, expect_ok: bool, at_least: usize) {
-    let cases = cases(dir);
-    assert!(
-        cases.len() >= at_least,
-        "{dir}: {} cases, want at least {at_least}",
-        cases.len()
-    );
-    let mut failures = Vec::new();
-    for case in cases {
+    let mut goldens = Goldens::new();
+    for case in cases(&root, "mof") {
         let text = std::fs::read_to_string(&case).expect("read case");
         let actual = render(&text, expect_ok);
         if actual.starts_with("UNEXPECTED") {
-            failures.push(format!("{}: {actual}", case.display()));
+            goldens.fail(format!("{}: {actual}", case.display()));
             continue;
         }
-        if let Err(e) = check(&case.with_extension("txt"), &actual) {
-            failures.push(e);
-        }
+        goldens.check(&case.with_extension("txt"), &actual);
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    goldens.finish(at_least);
 }
 
 #[test]
