@@ -40,6 +40,6 @@ pub use error::{ErrorKind, WqlError, caret};
 pub use eval::{Column, CompileOptions, EventFilter, Filter, MetaFilter, Projection};
 pub use like::{LikeError, LikePattern};
 pub use parser::{
-    EVENT_CLASSES, MAX_DEPTH, MAX_INTERVAL, MAX_QUERY_LEN, MAX_TERMS, RESERVED, is_event_class, is_reserved,
-    parse,
+    EVENT_CLASSES, MAX_DEPTH, MAX_INTERVAL, MAX_QUERY_LEN, MAX_TERMS, RESERVED, is_event_class,
+    is_reserved, parse,
 };

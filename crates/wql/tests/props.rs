@@ -98,7 +98,7 @@ fn statement() -> impl Strategy<Value = Statement> {
         prop::option::of(1u32..100_000).prop_map(|w| w.map(|w| f64::from(w) / 4.0)),
         prop::option::of(expr(true)),
         prop::option::of((
-            1u32..,
+            1u32..=linmgmt_wql::MAX_INTERVAL,
             prop::collection::vec(property(true), 0..3),
             prop::option::of((op(), any::<u32>()).prop_map(|(op, k)| Expr::Compare {
                 property: PropertyRef::new("NumberOfEvents"),

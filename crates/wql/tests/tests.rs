@@ -4,4 +4,5 @@
 mod common;
 mod eval;
 mod golden;
+mod like;
 mod props;
