@@ -147,6 +147,10 @@ pub fn parse_hex_socket(s: &str) -> Result<SocketAddr, ParseError> {
         .ok_or_else(|| ParseError::new(WHAT, format!("no ':' in {s:?}")))?;
     let port = u16::from_str_radix(port, 16)
         .map_err(|_| ParseError::new(WHAT, format!("bad port {port:?}")))?;
+    // Only hex digits: the IPv6 form is sliced at byte offsets below.
+    if !addr.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ParseError::new(WHAT, format!("bad hex {addr:?}")));
+    }
     let word = |h: &str| {
         u32::from_str_radix(h, 16).map_err(|_| ParseError::new(WHAT, format!("bad hex {h:?}")))
     };
@@ -212,6 +216,16 @@ mod tests {
         assert_eq!(a, "[::1]:2223".parse().unwrap());
         let m = parse_hex_socket("0000000000000000FFFF00000500000A:9C40").unwrap();
         assert_eq!(m, "10.0.0.5:40000".parse().unwrap());
+    }
+
+    #[test]
+    fn non_hex_addresses_are_errors() {
+        // Found by the `net_tcp` fuzz target: 32 bytes with a two-byte character across the
+        // boundary of an 8-digit word panicked when sliced.
+        assert!(parse_hex_socket("074407370955323\u{579}FFF00000A00000A:9C40").is_err());
+        assert!(parse_hex_socket("+100007F:08AF").is_err());
+        let table = "header\n   0: 0000000000000000FFFF00000500000A:0016 074407370955323\u{579}FFF00000A00000A:9C40 01 00000000:00000000 00:00000000 00000000     0        0 61021 1\n";
+        assert_eq!(parse_tcp_table(table.as_bytes(), true), (Vec::new(), 1));
     }
 
     #[test]
