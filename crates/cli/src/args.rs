@@ -147,7 +147,7 @@ pub enum Command {
         count: Option<u64>,
     },
     /// Run the CIM-XML server (DSP0200 over HTTP/HTTPS) for pywbem, pywbemcli, wbemcli.
-    Serve(crate::serve::ServeArgs),
+    Serve(Box<crate::serve::ServeArgs>),
     /// Manage the users of the CIM-XML server.
     User {
         /// What to do.

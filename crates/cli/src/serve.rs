@@ -219,6 +219,7 @@ fn engine_parts(cli: &Cli, root: &Path, tz: &jiff::tz::TimeZone) -> anyhow::Resu
 
 /// Runs the server until SIGTERM or SIGINT.
 pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    tune_allocator();
     init_logging(&args.log_level)?;
     let text = std::fs::read_to_string(&args.users)
         .with_context(|| format!("reading the users file {}", args.users.display()))?;
@@ -341,6 +342,42 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// glibc's malloc settings for a long-running server, as `(variable, value)`: two arenas
+/// instead of eight per core, and fixed mmap and trim thresholds. With the defaults, memory
+/// freed after a burst of large requests (a process with a megabyte of command line,
+/// many enumeration contexts) stays in per-thread arenas and the server keeps its peak size
+/// (measured: 17 MB idle, 37 MB for good after 66 queries over a 1.44 MB command line; with
+/// these, 20 MB).
+const MALLOC_TUNING: [(&str, &str); 3] = [
+    ("MALLOC_ARENA_MAX", "2"),
+    ("MALLOC_MMAP_THRESHOLD_", "131072"),
+    ("MALLOC_TRIM_THRESHOLD_", "262144"),
+];
+
+/// glibc reads its tuning from the environment once, at start-up, so `serve` re-executes
+/// itself (same pid, same arguments) with [`MALLOC_TUNING`] when none of it is set.
+/// Settings the caller chose (e.g. in the systemd unit) are left alone; if the re-exec
+/// fails the server runs untuned.
+fn tune_allocator() {
+    use std::os::unix::process::CommandExt;
+    if MALLOC_TUNING
+        .iter()
+        .any(|(name, _)| std::env::var_os(name).is_some())
+    {
+        return;
+    }
+    let mut args = std::env::args_os();
+    let Some(argv0) = args.next() else {
+        return;
+    };
+    let error = std::process::Command::new("/proc/self/exe")
+        .arg0(argv0)
+        .args(args)
+        .envs(MALLOC_TUNING)
+        .exec();
+    eprintln!("linmgmt serve: running without malloc tuning (re-exec failed: {error})");
 }
 
 /// Runs a `user` subcommand.

@@ -32,7 +32,7 @@ fn engine() -> Engine {
 fn check(query: &str) {
     let engine = engine();
     let late = engine.with_deadline(Instant::now() - Duration::from_millis(1));
-    let err = late.query("root/cimv2", query).err().expect("times out");
+    let err = late.query("root/cimv2", query).expect_err("times out");
     assert_eq!(err.status, WbemStatus::TimedOut, "{query}: {err}");
     assert!(err.message.contains("deadline"), "{}", err.message);
     let in_time = engine.with_deadline(Instant::now() + Duration::from_secs(60));

@@ -49,7 +49,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
@@ -347,21 +347,15 @@ async fn accept_loop(
     }
 }
 
-/// Answers a connection over a limit: `503` on plain HTTP (written from its own task, so a
-/// client that does not read cannot slow the accept loop), a plain close on TLS.
-fn refuse_connection(mut tcp: tokio::net::TcpStream, tls: bool) {
-    if tls {
-        return;
+/// Answers a connection over a limit and closes it at once: `503` on plain HTTP (written
+/// without waiting: it fits in a fresh socket's buffer, and a refused client must not hold
+/// a descriptor), a plain close on TLS.
+fn refuse_connection(tcp: tokio::net::TcpStream, tls: bool) {
+    if !tls {
+        let _ = tcp.try_write(
+            b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 5\r\ncontent-length: 0\r\n\r\n",
+        );
     }
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(1),
-            tcp.write_all(
-                b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 5\r\ncontent-length: 0\r\n\r\n",
-            ),
-        )
-        .await;
-    });
 }
 
 /// How often each cause of refusal is logged at most.

@@ -8,8 +8,9 @@
 //!   slots, so one user's slow queries never hold all of them.
 //! - [`AuthThrottle`]: password guessing. Failures are counted per address and per user
 //!   name; past a few free ones, each further failure doubles the time during which that
-//!   address (or that user name, from addresses that have not logged in as it before) gets
-//!   `429` without a password check.
+//!   address gets `429` without a password check. A user name under attack from many
+//!   addresses is blocked the same way, but only for the addresses that have failed for
+//!   it and never logged in as it: its owner, logging in from elsewhere, is not delayed.
 //! - [`RefusalLog`]: a refusal is logged once per cause per interval, with the count of
 //!   the others, not once per connection.
 
@@ -218,16 +219,44 @@ impl Failures {
 /// Most entries kept in each table; beyond, forgotten entries go first, then unblocked
 /// ones (a flood of random names or addresses must not grow memory without bound).
 const THROTTLE_ENTRIES: usize = 65_536;
-/// Addresses remembered per user as having logged in (they bypass the user's block).
-const KNOWN_ADDRESSES: usize = 64;
+/// Addresses remembered per user (as having failed, as having logged in).
+const ADDRESSES_PER_USER: usize = 256;
 
 #[derive(Default)]
 struct Tables {
     by_address: HashMap<IpAddr, Failures>,
     by_user: HashMap<String, Failures>,
+    /// Per user, the addresses that failed to log in as it lately: a block on the user
+    /// name applies to them.
+    failed_from: HashMap<String, AddressLog>,
     /// Per user, the addresses that logged in as it lately: a block on the user name
-    /// (a distributed guess) does not lock its owner out.
-    known: HashMap<String, Vec<(IpAddr, Instant)>>,
+    /// never applies to them.
+    known: HashMap<String, AddressLog>,
+}
+
+/// Recent addresses, at most [`ADDRESSES_PER_USER`], the oldest forgotten first.
+#[derive(Default)]
+struct AddressLog(Vec<(IpAddr, Instant)>);
+
+impl AddressLog {
+    fn add(&mut self, ip: IpAddr, now: Instant) {
+        self.0.retain(|(a, _)| *a != ip);
+        if self.0.len() >= ADDRESSES_PER_USER {
+            self.0.remove(0);
+        }
+        self.0.push((ip, now));
+    }
+
+    fn has(&self, ip: IpAddr, now: Instant, within: Duration) -> bool {
+        (self.0.iter()).any(|(a, at)| *a == ip && now.saturating_duration_since(*at) <= within)
+    }
+}
+
+fn log_address(logs: &mut HashMap<String, AddressLog>, user: &str, ip: IpAddr, now: Instant) {
+    if logs.len() >= THROTTLE_ENTRIES && !logs.contains_key(user) {
+        logs.clear();
+    }
+    logs.entry(user.to_owned()).or_default().add(ip, now);
 }
 
 /// Why an attempt is refused without a password check.
@@ -283,12 +312,11 @@ impl AuthThrottle {
             return Err(Throttled::Address(d));
         }
         if let Some(d) = t.by_user.get(user).and_then(|f| f.blocked(now)) {
-            let known = t.known.get(user).is_some_and(|k| {
-                k.iter().any(|(ip, at)| {
-                    *ip == source && now.saturating_duration_since(*at) <= self.limits.forget_after
-                })
-            });
-            if !known {
+            let forget = self.limits.forget_after;
+            let seen = |logs: &HashMap<String, AddressLog>| {
+                logs.get(user).is_some_and(|l| l.has(source, now, forget))
+            };
+            if seen(&t.failed_from) && !seen(&t.known) {
                 return Err(Throttled::User(d));
             }
         }
@@ -308,22 +336,14 @@ impl AuthThrottle {
         (t.by_address.entry(source).or_insert(fresh)).add(now, limits.free_per_address, &limits);
         prune(&mut t.by_user, now, limits.forget_after);
         (t.by_user.entry(user.to_owned()).or_insert(fresh)).add(now, limits.free_per_user, &limits);
+        log_address(&mut t.failed_from, user, source, now);
     }
 
     /// Records a successful check: `source` is now known for `user`. Failure counts are
     /// not reset (an attacker with one valid account must not be able to wipe its record
     /// by logging in between guesses); they are forgotten with time.
     pub fn succeeded(&self, source: IpAddr, user: &str, now: Instant) {
-        let mut t = lock(&self.tables);
-        if t.known.len() >= THROTTLE_ENTRIES && !t.known.contains_key(user) {
-            t.known.clear();
-        }
-        let known = t.known.entry(user.to_owned()).or_default();
-        known.retain(|(ip, _)| *ip != source);
-        if known.len() >= KNOWN_ADDRESSES {
-            known.remove(0);
-        }
-        known.push((source, now));
+        log_address(&mut lock(&self.tables).known, user, source, now);
     }
 }
 
@@ -446,15 +466,20 @@ mod tests {
             t.check(attacker, "admin", now),
             Err(Throttled::Address(Duration::from_secs(2)))
         );
-        // Five failures for "admin" block the name, except from where it logged in.
+        // Five failures for "admin" block the name for addresses that failed for it ...
+        let helper: IpAddr = "127.0.0.4".parse().unwrap();
+        t.failed(helper, "admin", now);
         assert_eq!(
-            t.check(other, "admin", now),
-            Err(Throttled::User(Duration::from_secs(1)))
+            t.check(helper, "admin", now),
+            Err(Throttled::User(Duration::from_secs(2)))
         );
+        // ... not for its owner, even after a typo, nor for a first try from elsewhere.
+        t.failed(owner, "admin", now);
         assert_eq!(t.check(owner, "admin", now), Ok(()));
+        assert_eq!(t.check(other, "admin", now), Ok(()));
         assert_eq!(t.check(other, "someone", now), Ok(()));
         // Blocks end; old failures are forgotten.
-        let later = now + Duration::from_secs(3);
+        let later = now + Duration::from_secs(10);
         assert_eq!(t.check(attacker, "admin", later), Ok(()));
         let much_later = now + limits.forget_after + Duration::from_secs(1);
         t.failed(attacker, "admin", much_later);
