@@ -139,7 +139,11 @@ impl Hub {
     /// How many times the hub's thread has panicked; each time the hub was reset and its
     /// streams ended.
     pub fn panics(&self) -> u32 {
-        self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).panics
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .panics
     }
 
     /// A hub; its thread starts with the first subscription.

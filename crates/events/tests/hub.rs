@@ -186,7 +186,10 @@ fn a_panicking_scan_resets_the_hub_instead_of_leaving_it_half_alive() {
     // The next poll panics: the open stream ends rather than going quiet forever.
     fail.store(true, Ordering::SeqCst);
     let (event, _stream) = next(stream, Duration::from_secs(20));
-    assert!(event.is_none(), "the stream ends when the hub's thread dies");
+    assert!(
+        event.is_none(),
+        "the stream ends when the hub's thread dies"
+    );
     // A newcomer while scans still fail gets an error, not a wait that never ends.
     let (tx, rx) = std::sync::mpsc::channel();
     let h = hub.clone();
@@ -200,6 +203,11 @@ fn a_panicking_scan_resets_the_hub_instead_of_leaving_it_half_alive() {
     let live_again = subscribe(&hub, QUERY);
     live.change_to(&pty_logins(2).build());
     let (event, _) = next(live_again, Duration::from_secs(20));
-    assert!(event.expect("an event").class_name().is("__InstanceCreationEvent"));
+    assert!(
+        event
+            .expect("an event")
+            .class_name()
+            .is("__InstanceCreationEvent")
+    );
     assert_eq!(hub.panics(), 2);
 }
