@@ -376,3 +376,23 @@ def test_password_guessing_is_throttled_without_delaying_real_logins(target):
     assert all(ra is not None and int(ra) >= 1 for s, ra in results if s == 429)
     assert fresh_login < HEALTH_LIMIT and admin_login < HEALTH_LIMIT, (fresh_login, admin_login)
     assert any(re.search(r"password guessing", line) for line in refusal_lines(target))
+
+
+# Every other number a client sends: answered with a CIM error, never a crash or a hang.
+@pytest.mark.parametrize("params,code", [
+    ('<IPARAMVALUE NAME="OperationTimeout"><VALUE>4294967295</VALUE></IPARAMVALUE>', 'CODE="22"'),
+    ('<IPARAMVALUE NAME="OperationTimeout"><VALUE>4294967296</VALUE></IPARAMVALUE>', 'CODE="4"'),
+    ('<IPARAMVALUE NAME="OperationTimeout"><VALUE>-1</VALUE></IPARAMVALUE>', 'CODE="4"'),
+    ('<IPARAMVALUE NAME="OperationTimeout"><VALUE>1e308</VALUE></IPARAMVALUE>', 'CODE="4"'),
+    ('<IPARAMVALUE NAME="MaxObjectCount"><VALUE>4294967295</VALUE></IPARAMVALUE>', 'CODE="27"'),
+    ('<IPARAMVALUE NAME="MaxObjectCount"><VALUE>99999999999999999999</VALUE></IPARAMVALUE>',
+     'CODE="4"'),
+])
+def test_out_of_range_numbers_are_cim_errors(target, params, code):
+    body = imethodcall(
+        "OpenEnumerateInstances",
+        '<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="Win32_Process"/></IPARAMVALUE>' + params)
+    status, _, reply = post_from("127.0.0.1", target.http_port, OPS, body,
+                                 method="OpenEnumerateInstances")
+    assert status == 200 and code.encode() in reply, reply[:400]
+    assert health(target) < HEALTH_LIMIT
