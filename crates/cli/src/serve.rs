@@ -53,7 +53,7 @@ pub struct ServeArgs {
 
     /// The most connections one source address (an IPv6 /64) may have open at once, TLS
     /// handshakes included.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 128)]
     pub max_connections_per_address: usize,
 
     /// Seconds the server may work on one request (waiting for a turn, the host snapshot,

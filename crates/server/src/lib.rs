@@ -91,7 +91,7 @@ impl Default for HttpLimits {
             body_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             max_connections: 512,
-            max_connections_per_address: 64,
+            max_connections_per_address: 128,
             request_timeout: Duration::from_secs(10),
             max_requests: 16,
             max_requests_per_user: 4,
