@@ -1,156 +1,19 @@
 //! `linmgmt serve` and `linmgmt user add`: the CIM-XML server (with its event streams) and
 //! its users file.
 
-use crate::args::Cli;
+use crate::args::{Cli, ServeArgs, UserCommand};
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand};
 use linmgmt_cim::SystemContext;
 use linmgmt_engine::Provider;
 use linmgmt_schema::Repository;
 use linmgmt_server::users::{UserEntry, hash_password, parse_users, upsert_user, valid_name};
-use linmgmt_server::{Authenticator, Config, EngineParts, HostFactory, Listen, Role, Snapshots};
+use linmgmt_server::{Authenticator, Config, EngineParts, HostFactory, Listen, Snapshots};
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// `linmgmt serve`.
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Where to listen: ADDR:PORT, or http://ADDR:PORT / https://ADDR:PORT to choose per
-    /// listener (repeatable). A bare ADDR:PORT is HTTPS when --tls-cert is given. Default:
-    /// 127.0.0.1:5988 (HTTP), or [::]:5989 (HTTPS) with --tls-cert.
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub listen: Vec<String>,
-
-    /// The certificate chain (PEM, leaf first) for HTTPS.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-
-    /// The certificate's private key (PEM) for HTTPS.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-
-    /// The users file (`linmgmt user add` writes it).
-    #[arg(long, value_name = "FILE")]
-    pub users: PathBuf,
-
-    /// Allow plain HTTP on addresses other than loopback (passwords then cross the
-    /// network in clear text).
-    #[arg(long)]
-    pub insecure: bool,
-
-    /// How old, at most, the host snapshot a request sees may be, in seconds (one scan
-    /// of the host serves every client meanwhile).
-    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
-    pub max_age: f64,
-
-    /// The most connections open at once.
-    #[arg(long, value_name = "N", default_value_t = 512)]
-    pub max_connections: usize,
-
-    /// The most connections one source address (an IPv6 /64) may have open at once, TLS
-    /// handshakes included.
-    #[arg(long, value_name = "N", default_value_t = 128)]
-    pub max_connections_per_address: usize,
-
-    /// Seconds the server may work on one request (waiting for a turn, the host snapshot,
-    /// the query); past it the request fails with WBEM_E_TIMED_OUT.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
-    pub request_timeout: f64,
-
-    /// The most requests worked on at once (blocking threads), all users together.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    pub max_requests: usize,
-
-    /// The most requests of one user worked on at once; more wait their turn.
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub max_requests_per_user: usize,
-
-    /// The most open enumeration contexts (pull operations), all users together.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
-    pub max_enumerations: usize,
-
-    /// The most open enumeration contexts of one user.
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    pub max_enumerations_per_user: usize,
-
-    /// The most memory open enumeration contexts may hold, in MiB, all users together.
-    #[arg(long, value_name = "MIB", default_value_t = 128)]
-    pub enumeration_memory: usize,
-
-    /// The most memory one user's open enumeration contexts may hold, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 16)]
-    pub enumeration_memory_per_user: usize,
-
-    /// Failed logins from one address before it gets 429 for a doubling time (1 s, 2 s,
-    /// … up to 5 min).
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    pub auth_failures_per_address: u32,
-
-    /// Failed logins for one user name (from any address) before it gets 429 from
-    /// addresses it has not logged in from.
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    pub auth_failures_per_user: u32,
-
-    /// The largest request body accepted, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
-    pub max_body: usize,
-
-    /// Seconds a client may take to send its request headers; also how long an idle
-    /// keep-alive connection stays open.
-    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
-    pub header_timeout: u64,
-
-    /// The most event streams (`GET /events`) open at once; more get 503.
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    pub max_event_streams: usize,
-
-    /// The most event streams one user may have open.
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    pub max_event_streams_per_user: usize,
-
-    /// The most event streams one source address may have open.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    pub max_event_streams_per_address: usize,
-
-    /// Seconds an event stream may be silent before a keep-alive (an empty line, or an SSE
-    /// comment) is sent: shorter than the idle timeout of any proxy in between.
-    #[arg(long, value_name = "SECONDS", default_value_t = 15.0)]
-    pub event_keep_alive: f64,
-
-    /// Log level: error, warn, info (one line per request), debug, trace.
-    #[arg(
-        long,
-        value_name = "LEVEL",
-        default_value = "info",
-        env = "LINMGMT_LOG"
-    )]
-    pub log_level: String,
-}
-
-/// `linmgmt user ...`.
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Add a user to a users file, or replace its password and role. The password is read
-    /// from standard input (one line).
-    Add {
-        /// The user name; for role `user`, the Unix user whose sessions it may see.
-        name: String,
-        /// The users file (created, mode 0600, if missing).
-        #[arg(long, value_name = "FILE")]
-        users: PathBuf,
-        /// admin (everything) or user (only the sessions of the Unix user of the same name).
-        #[arg(long, default_value = "user", value_parser = parse_role)]
-        role: Role,
-    },
-}
-
-fn parse_role(s: &str) -> Result<Role, String> {
-    s.parse()
-}
 
 fn parse_listen(spec: &str, tls: bool) -> anyhow::Result<(SocketAddr, bool)> {
     let (addr, tls) = match spec.split_once("://") {
