@@ -21,8 +21,8 @@
 //! hub stops; dropping the `EventStream` unsubscribes.
 
 use crate::State;
-use crate::http::{Auth, LogLine, Reply, authenticate, hex};
 use crate::limits::{QuotaGuard, source_key};
+use crate::request::{Auth, LogLine, Reply, authenticate, error_json, hex};
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, HeaderValue};
@@ -194,17 +194,6 @@ pub fn header_safe(text: &str) -> String {
         .collect();
     out.truncate(out.trim_end().len());
     out
-}
-
-/// The JSON body of an error answer.
-pub fn error_json(status: WbemStatus, message: &str, offset: Option<usize>) -> String {
-    let body = serde_json::json!({
-        "error": status.name(),
-        "code": status.code(),
-        "message": message,
-        "offset": offset,
-    });
-    format!("{body}\n")
 }
 
 fn json_reply(http: StatusCode, status: WbemStatus, message: &str, offset: Option<usize>) -> Reply {

@@ -1,19 +1,16 @@
-//! HTTP: one handler for `POST` on any path (CIM-XML) and `GET …/events` ([`crate::events`]),
-//! authentication, header checks, and the log line of each request.
+//! CIM-XML over HTTP: `POST` on any path (DSP0200) — authentication, the CIMOperation,
+//! CIMMethod and CIMObject header checks, body limits, and dispatch to the operations on a
+//! blocking thread within the request's deadline and its user's share of the threads.
 
 use crate::State;
-use crate::events::{self, EventBody};
-use crate::limits::source_key;
 use crate::ops::{OpContext, execute};
-use crate::users::{Identity, parse_basic};
+use crate::request::{Auth, LogLine, Reply, authenticate, header, percent_decode};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Either, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use hyper::{HeaderMap, Method, Request, Response, StatusCode};
-use linmgmt_cim::WbemStatus;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, StatusCode};
 use linmgmt_cimxml::{ProtocolError, ProtocolErrorKind};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,31 +20,7 @@ const INLINE_DECODE: usize = 64 * 1024;
 /// How long past the deadline an answer is awaited before giving up on it.
 const DEADLINE_GRACE: Duration = Duration::from_secs(1);
 
-/// A response body: a whole CIM-XML (or error) answer, or an event stream.
-pub type ResponseBody = Either<Full<Bytes>, EventBody>;
-
-/// What a response is made of, before it becomes one.
-pub(crate) struct Reply {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: Vec<(&'static str, String)>,
-    pub(crate) body: Bytes,
-    /// For the log: CIM status (0 = success), or the protocol error.
-    pub(crate) cim: String,
-    /// For the log: warnings about partial results.
-    pub(crate) warnings: usize,
-}
-
 impl Reply {
-    fn plain(status: StatusCode, text: &str) -> Reply {
-        Reply {
-            status,
-            headers: vec![("content-type", "text/plain; charset=utf-8".into())],
-            body: Bytes::from(format!("{text}\n")),
-            cim: String::new(),
-            warnings: 0,
-        }
-    }
-
     fn protocol(e: &ProtocolError) -> Reply {
         let mut r = Reply::plain(
             StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
@@ -56,18 +29,6 @@ impl Reply {
         r.headers.push(("cimerror", e.kind.header().to_owned()));
         r.cim = e.kind.header().to_owned();
         r
-    }
-
-    fn into_response(self) -> Response<ResponseBody> {
-        let mut builder = Response::builder().status(self.status);
-        for (name, value) in self.headers {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                builder = builder.header(name, v);
-            }
-        }
-        builder
-            .body(Either::Left(Full::new(self.body)))
-            .unwrap_or_else(|_| Response::new(Either::Left(Full::new(Bytes::new()))))
     }
 }
 
@@ -78,202 +39,17 @@ fn protocol_error(kind: ProtocolErrorKind, message: impl Into<String>) -> Reply 
     })
 }
 
-/// `%2F` → `/`; invalid escapes are kept as they are.
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(&[h, l]) = bytes.get(i + 1..i + 3)
-            && let (Some(h), Some(l)) = (hex(h), hex(l))
-        {
-            out.push((h << 4) | l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The value of an ASCII hex digit.
-pub(crate) fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 /// Namespace names compare without case and without leading or trailing slashes.
 fn same_namespace(a: &str, b: &str) -> bool {
     let norm = |s: &str| s.replace('\\', "/").trim_matches('/').to_ascii_lowercase();
     norm(a) == norm(b)
 }
 
-/// Handles one request; never fails (every failure is an HTTP or CIM error answer).
-pub async fn handle(
-    state: Arc<State>,
-    req: Request<Incoming>,
-    peer: SocketAddr,
-    tls: bool,
-) -> Result<Response<ResponseBody>, std::convert::Infallible> {
-    let started = Instant::now();
-    let mut log = LogLine {
-        peer,
-        tls,
-        user: String::new(),
-        method: String::new(),
-        namespace: String::new(),
-    };
-    let reply = if events::is_events_path(req.uri().path()) {
-        match events::respond(&state, req, &mut log).await {
-            // A stream logs its own lines, when it opens and when it ends.
-            Ok(stream) => return Ok(stream.map(Either::Right)),
-            Err(reply) => reply,
-        }
-    } else {
-        respond(&state, req, &mut log).await
-    };
-    let size = reply.body.len();
-    let status = reply.status.as_u16();
-    tracing::info!(
-        target: "linmgmt::request",
-        peer = %log.peer,
-        tls = log.tls,
-        user = %log.user,
-        method = %log.method,
-        namespace = %log.namespace,
-        http = status,
-        cim = %reply.cim,
-        bytes = size,
-        warnings = reply.warnings,
-        ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
-        "request"
-    );
-    Ok(reply.into_response())
-}
-
-/// The fields of a request's log line, filled in as the request is understood.
-pub(crate) struct LogLine {
-    pub(crate) peer: SocketAddr,
-    pub(crate) tls: bool,
-    pub(crate) user: String,
-    pub(crate) method: String,
-    pub(crate) namespace: String,
-}
-
-/// What the `Authorization` header proves.
-pub(crate) enum Auth {
-    /// A user.
-    Ok(Identity),
-    /// No credentials, or wrong ones: 401.
-    Refused,
-    /// Too many failures from this address or for this user name: 429 with `Retry-After`,
-    /// without a password check.
-    Throttled(Duration),
-}
-
-/// Checks the `Authorization` header. Remembered credentials are cheap; the argon2 check
-/// runs one at a time per source address and a few at once in all, so an address that
-/// guesses waits behind its own guesses, not in front of everyone else's logins.
-pub(crate) async fn authenticate(
+pub(crate) async fn respond(
     state: &Arc<State>,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-) -> Auth {
-    let Some((name, password)) = header(headers, "authorization").and_then(parse_basic) else {
-        return Auth::Refused;
-    };
-    let source = source_key(peer.ip());
-    if let Err(t) = state.throttle.check(source, &name, Instant::now()) {
-        state.refusals.refuse(
-            "password guessing",
-            format_args!("{t:?} for {source} as {name:?}"),
-        );
-        return Auth::Throttled(t.retry_after());
-    }
-    if let Some(id) = state.auth.check_remembered(&name, &password) {
-        return Auth::Ok(id);
-    }
-    let _turn = state.argon2_slots.acquire(&source).await;
-    // Another request of this client may have verified the same credentials meanwhile.
-    if let Some(id) = state.auth.check_remembered(&name, &password) {
-        return Auth::Ok(id);
-    }
-    let auth = state.auth.clone();
-    let user = name.clone();
-    let verified = tokio::task::spawn_blocking(move || auth.verify(&user, &password))
-        .await
-        .ok()
-        .flatten();
-    match verified {
-        Some(id) => {
-            state.throttle.succeeded(source, &name, Instant::now());
-            Auth::Ok(id)
-        }
-        None => {
-            state.throttle.failed(source, &name, Instant::now());
-            Auth::Refused
-        }
-    }
-}
-
-impl Reply {
-    /// The answer to a request whose authentication failed.
-    pub(crate) fn unauthenticated(state: &State, auth: Auth, json: bool) -> Reply {
-        let (status, message) = match auth {
-            Auth::Throttled(_) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many failed logins from this address or for this user; retry later",
-            ),
-            _ => (StatusCode::UNAUTHORIZED, "authentication required"),
-        };
-        let mut r = if json {
-            Reply::json(status, WbemStatus::AccessDenied, message)
-        } else {
-            Reply::plain(status, message)
-        };
-        match auth {
-            Auth::Throttled(wait) => {
-                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                r.headers.push(("retry-after", secs.max(1).to_string()));
-            }
-            _ => r.headers.push((
-                "www-authenticate",
-                format!("Basic realm=\"{}\"", state.config.realm),
-            )),
-        }
-        r
-    }
-
-    /// A JSON error answer (the event endpoint's errors).
-    pub(crate) fn json(status: StatusCode, wbem: WbemStatus, message: &str) -> Reply {
-        Reply {
-            status,
-            headers: vec![("content-type", "application/json".into())],
-            body: Bytes::from(crate::events::error_json(wbem, message, None)),
-            cim: wbem.name().to_owned(),
-            warnings: 0,
-        }
-    }
-
-    /// `503` with `Retry-After`: the server is busy or the request ran out of time.
-    pub(crate) fn busy(message: &str) -> Reply {
-        let mut r = Reply::plain(StatusCode::SERVICE_UNAVAILABLE, message);
-        r.headers.push(("retry-after", "1".into()));
-        r
-    }
-}
-
-async fn respond(state: &Arc<State>, req: Request<Incoming>, log: &mut LogLine) -> Reply {
+    req: Request<Incoming>,
+    log: &mut LogLine,
+) -> Reply {
     let limits = &state.config.http;
     if req.method() != Method::POST {
         let mut r = if req.method().as_str() == "M-POST" {
@@ -461,11 +237,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("root%2Fcimv2"), "root/cimv2");
-        assert_eq!(percent_decode("root%2fcimv2"), "root/cimv2");
-        assert_eq!(percent_decode("a%zz%"), "a%zz%");
-        assert_eq!(percent_decode("GetClass"), "GetClass");
+    fn namespaces_compare_loosely() {
         assert!(same_namespace("/root/CIMV2", "root/cimv2"));
     }
 }

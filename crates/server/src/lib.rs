@@ -21,6 +21,7 @@ mod interop;
 pub mod limits;
 mod ops;
 mod pull;
+mod request;
 pub mod snapshot;
 mod tls;
 pub mod users;
@@ -30,7 +31,7 @@ pub use events::EventLimits;
 /// The decoders of untrusted bytes at the HTTP level, for the fuzz targets and tests.
 pub mod decode {
     pub use crate::events::{form_decode, parse_params, wants_sse};
-    pub use crate::http::percent_decode;
+    pub use crate::request::percent_decode;
     pub use crate::users::parse_basic;
 }
 pub use interop::interop_provider;
@@ -40,15 +41,20 @@ pub use snapshot::{EngineParts, HostFactory, Snapshots};
 pub use tls::{TlsError, load_tls};
 pub use users::{Authenticator, Identity, Role, UserEntry};
 
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use limits::{AuthThrottle, Quota, RefusalLog, WorkSlots};
 use pull::Enumerations;
+use request::LogLine;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -371,7 +377,7 @@ async fn serve_connection<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limits = state.config.http;
-    let service = service_fn(move |req| http::handle(state.clone(), req, peer, tls));
+    let service = service_fn(move |req| handle(state.clone(), req, peer, tls));
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -438,4 +444,50 @@ pub fn serve_blocking(
     // not hold the process: SIGTERM ends it within the grace period and this second.
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
+}
+
+/// A response body: a whole CIM-XML (or error) answer, or an event stream.
+pub(crate) type ResponseBody = Either<Full<Bytes>, events::EventBody>;
+
+/// Handles one request; never fails (every failure is an HTTP or CIM error answer).
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    tls: bool,
+) -> Result<Response<ResponseBody>, std::convert::Infallible> {
+    let started = Instant::now();
+    let mut log = LogLine {
+        peer,
+        tls,
+        user: String::new(),
+        method: String::new(),
+        namespace: String::new(),
+    };
+    let reply = if events::is_events_path(req.uri().path()) {
+        match events::respond(&state, req, &mut log).await {
+            // A stream logs its own lines, when it opens and when it ends.
+            Ok(stream) => return Ok(stream.map(Either::Right)),
+            Err(reply) => reply,
+        }
+    } else {
+        http::respond(&state, req, &mut log).await
+    };
+    let size = reply.body.len();
+    let status = reply.status.as_u16();
+    tracing::info!(
+        target: "linmgmt::request",
+        peer = %log.peer,
+        tls = log.tls,
+        user = %log.user,
+        method = %log.method,
+        namespace = %log.namespace,
+        http = status,
+        cim = %reply.cim,
+        bytes = size,
+        warnings = reply.warnings,
+        ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
+        "request"
+    );
+    Ok(reply.into_response())
 }
