@@ -174,14 +174,6 @@ impl Instance {
         Some(ObjectPath::instance(self.class.name.clone(), keys))
     }
 
-    /// The full path (`__PATH`); `None` if a key is NULL.
-    pub fn full_path(&self, ctx: &SystemContext) -> Option<ObjectPath> {
-        Some(
-            self.path()?
-                .with_location(ctx.server.clone(), self.class.namespace.clone()),
-        )
-    }
-
     /// A system property (`__CLASS`, `__PATH`, ...) of this instance; `None` when NULL or unknown.
     pub fn system_property(&self, name: &str, ctx: &SystemContext) -> Option<Value> {
         let relpath = || self.path().map(|p| p.to_string());

@@ -111,15 +111,6 @@ impl ScalarType {
     pub fn is_real(&self) -> bool {
         matches!(self, ScalarType::Real32 | ScalarType::Real64)
     }
-
-    /// The CIM-XML `TYPE` attribute / WMI CIMTYPE name.
-    pub fn cim_name(&self) -> String {
-        match self {
-            ScalarType::Reference(Some(class)) => format!("ref:{class}"),
-            ScalarType::Reference(None) => "ref".to_owned(),
-            other => other.keyword().to_owned(),
-        }
-    }
 }
 
 /// A full CIM type: a scalar type, or an array of it.
