@@ -190,6 +190,8 @@ fn a_panicking_scan_resets_the_hub_instead_of_leaving_it_half_alive() {
         event.is_none(),
         "the stream ends when the hub's thread dies"
     );
+    // The stream ends while the thread unwinds; the reset is its last step.
+    wait_for_resets(&hub, 1);
     // A newcomer while scans still fail gets an error, not a wait that never ends.
     let (tx, rx) = std::sync::mpsc::channel();
     let h = hub.clone();
@@ -197,7 +199,7 @@ fn a_panicking_scan_resets_the_hub_instead_of_leaving_it_half_alive() {
         let _ = tx.send(h.subscribe(compile(QUERY), None).is_err());
     });
     assert_eq!(rx.recv_timeout(Duration::from_secs(20)), Ok(true));
-    assert_eq!(hub.panics(), 2);
+    wait_for_resets(&hub, 2);
     // Once scans work again, the next subscription starts a fresh thread.
     fail.store(false, Ordering::SeqCst);
     let live_again = subscribe(&hub, QUERY);
@@ -210,4 +212,13 @@ fn a_panicking_scan_resets_the_hub_instead_of_leaving_it_half_alive() {
             .is("__InstanceCreationEvent")
     );
     assert_eq!(hub.panics(), 2);
+}
+
+/// Waits (up to 20 s) until the hub has been reset `n` times, and checks it is exactly `n`.
+fn wait_for_resets(hub: &Hub, n: u32) {
+    let by = std::time::Instant::now() + Duration::from_secs(20);
+    while hub.panics() < n && std::time::Instant::now() < by {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(hub.panics(), n);
 }
