@@ -16,6 +16,7 @@ mod class;
 mod datetime;
 mod instance;
 mod name;
+mod namespace;
 mod path;
 mod status;
 mod types;
@@ -28,6 +29,7 @@ pub use class::{
 pub use datetime::{CimDateTime, DateTimeError, Interval, Timestamp, filetime, from_filetime};
 pub use instance::{Instance, InstanceError, SYSTEM_PROPERTIES, SystemContext};
 pub use name::Name;
+pub use namespace::NamespaceName;
 pub use path::{KeyBinding, KeyValue, ObjectPath, PathError};
 pub use status::{Span, WbemStatus, line_col};
 pub use types::{CimType, ScalarType};

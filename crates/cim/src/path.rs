@@ -142,7 +142,7 @@ impl ObjectPath {
         namespace: impl Into<String>,
     ) -> Self {
         self.server = Some(server.into());
-        self.namespace = Some(namespace.into().replace('\\', "/"));
+        self.namespace = Some(crate::NamespaceName::new(&namespace.into()).into());
         self
     }
 

@@ -20,8 +20,7 @@ impl MemoryProvider {
 
 /// Namespace names compare without regard to case or slash direction.
 fn same_namespace(a: &str, b: &str) -> bool {
-    a.replace('\\', "/")
-        .eq_ignore_ascii_case(&b.replace('\\', "/"))
+    linmgmt_cim::NamespaceName::new(a).is(b)
 }
 
 impl Provider for MemoryProvider {

@@ -83,12 +83,7 @@ impl<'c> Session<'c> {
 
 /// `\\.\root\cimv2`, `//./root/cimv2`, `ROOT\cimv2` → `root/cimv2` (case kept, `/`-separated).
 pub(crate) fn normalize_namespace(ns: &str) -> String {
-    let ns = ns.replace('\\', "/");
-    let ns = match ns.strip_prefix("//") {
-        Some(rest) => rest.split_once('/').map_or("", |(_, path)| path).to_owned(),
-        None => ns,
-    };
-    ns.trim_matches('/').to_owned()
+    linmgmt_cim::NamespaceName::new(ns).into()
 }
 
 /// The include target `name` relative to the directory of `from`, normalised.

@@ -214,12 +214,7 @@ pub struct Repository {
 
 /// `\\.\ROOT\cimv2` or `root/cimv2/` → `root/cimv2` (case kept).
 fn normalize(ns: &str) -> String {
-    let ns = ns.replace('\\', "/");
-    let ns = match ns.strip_prefix("//") {
-        Some(rest) => rest.split_once('/').map_or("", |(_, p)| p).to_owned(),
-        None => ns,
-    };
-    ns.trim_matches('/').to_owned()
+    linmgmt_cim::NamespaceName::new(ns).into()
 }
 
 impl Repository {

@@ -41,8 +41,7 @@ fn protocol_error(kind: ProtocolErrorKind, message: impl Into<String>) -> Reply 
 
 /// Namespace names compare without case and without leading or trailing slashes.
 fn same_namespace(a: &str, b: &str) -> bool {
-    let norm = |s: &str| s.replace('\\', "/").trim_matches('/').to_ascii_lowercase();
-    norm(a) == norm(b)
+    linmgmt_cim::NamespaceName::new(a).is(b)
 }
 
 pub(crate) async fn respond(
