@@ -216,3 +216,60 @@ fn json_can_carry_associators_without_a_join() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--associators needs --format json"));
 }
+
+/// A number given for a string key is the key's text, as WMI converts it: `get`, and the
+/// source path of ASSOCIATORS OF / REFERENCES OF, the way scripts write them.
+#[test]
+fn numeric_key_values_find_string_keys() {
+    for path in [
+        "Win32_LogonSession.LogonId=0",
+        "Win32_LogonSession=0",
+        r#"Win32_LogonSession.LogonId="0""#,
+    ] {
+        let o = linmgmt(&["get", path, "--format", "json"]);
+        assert_eq!(o.status.code(), Some(0), "{path}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
+        let v = if v.is_array() { v[0].clone() } else { v };
+        assert_eq!(v["LogonId"], "0", "{path}");
+        assert_eq!(
+            v["__RELPATH"], r#"Win32_LogonSession.LogonId="0""#,
+            "{path}"
+        );
+    }
+    let o = linmgmt(&["get", "Win32_Process=1", "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("/sbin/init"), "{}", stdout(&o));
+
+    let o = linmgmt(&["get", "Win32_LogonSession.LogonId=42"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o).lines().next(),
+        Some(
+            r#"error: WBEM_E_NOT_FOUND (0x80041002): no instance Win32_LogonSession.LogonId="42""#
+        )
+    );
+
+    for (query, expect) in [
+        (
+            "Associators of {Win32_LogonSession.LogonId=0} Where AssocClass=Win32_LoggedOnUser Role=Dependent",
+            "root",
+        ),
+        (
+            "ASSOCIATORS OF {Win32_LogonSession.LogonId=0} WHERE ResultClass = Win32_Process",
+            "/sbin/init",
+        ),
+        ("Associators of {Win32_process.Handle=1}", "kernel"),
+        (
+            "ASSOCIATORS OF {CIM_Process.Handle=1} where classdefsonly",
+            "Win32_LogonSession",
+        ),
+        (
+            "REFERENCES OF {Win32_Process=1} WHERE ClassDefsOnly",
+            "Win32_SessionProcess",
+        ),
+    ] {
+        let o = linmgmt(&["query", query, "--format", "list"]);
+        assert_eq!(o.status.code(), Some(0), "{query}: {}", stderr(&o));
+        assert!(stdout(&o).contains(expect), "{query}: {}", stdout(&o));
+    }
+}

@@ -9,7 +9,7 @@
 //! enumerating each result class once and looking paths up in a hash map, so a session
 //! with 10,000 processes costs two enumerations and 10,000 look-ups.
 
-use crate::{Answer, Engine, EngineError, complete_single_key};
+use crate::{Answer, Engine, EngineError, resolve_keys};
 use linmgmt_cim::{ClassDef, Instance, KeyValue, ObjectPath, ScalarType, Value, WbemStatus};
 use linmgmt_schema::Namespace;
 use linmgmt_wql::AssocQuery;
@@ -161,7 +161,7 @@ impl Engine {
             )
             .with_span(q.path.span));
         }
-        let source = complete_single_key(q.path.node.clone(), source_class)
+        let source = resolve_keys(q.path.node.clone(), source_class)
             .map_err(|e| e.with_span(q.path.span))?;
         let mut warnings = Vec::new();
         // WMI answers WBEM_E_NOT_FOUND for a source that does not exist.

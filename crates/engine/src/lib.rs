@@ -10,16 +10,17 @@
 
 mod assoc;
 mod error;
+mod keys;
 mod memory;
 mod provider;
 
 pub use assoc::AssocOutput;
 pub use error::EngineError;
+pub(crate) use keys::resolve_keys;
 pub use memory::MemoryProvider;
 pub use provider::{Provider, Warning};
 
 use linmgmt_cim::{ClassDef, Instance, Name, ObjectPath, SystemContext, WbemStatus};
-use linmgmt_render::ResultSet;
 use linmgmt_schema::{Namespace, Repository};
 use linmgmt_wql::{Column, CompileOptions, Filter, MetaFilter, Projection, SelectQuery, Statement};
 use std::sync::Arc;
@@ -30,6 +31,19 @@ const DEADLINE_STRIDE: usize = 16;
 
 /// The default namespace of queries, as in WMI.
 pub const DEFAULT_NAMESPACE: &str = "root/cimv2";
+
+/// What to show: instances and which of their properties.
+#[derive(Clone, Debug)]
+pub struct ResultSet {
+    /// The properties to show, in order (may include system properties such as `__PATH`).
+    /// Table and CSV use exactly these columns.
+    pub columns: Vec<Name>,
+    /// Whether the query selected `*`: list, JSON, MOF and XML then show every property
+    /// of each instance's own class, which for a subclass may be more than `columns`.
+    pub all_properties: bool,
+    /// The instances, in output order.
+    pub instances: Vec<Instance>,
+}
 
 /// What a query returns.
 #[derive(Debug)]
@@ -293,7 +307,7 @@ impl Engine {
                 ),
             ));
         }
-        let path = complete_single_key(path.clone(), &class)?;
+        let path = resolve_keys(path.clone(), &class)?;
         let wanted = assoc::key_string(&path);
         let Answer {
             value: all,
@@ -352,52 +366,6 @@ fn project(inst: &Instance, selected: &[usize]) -> Instance {
         out.set_at(index, inst.get_at(index).cloned());
     }
     out
-}
-
-/// Names the key in the short form `Class="v"`, which is valid for single-key classes only.
-pub(crate) fn complete_single_key(
-    mut path: ObjectPath,
-    class: &ClassDef,
-) -> Result<ObjectPath, EngineError> {
-    let keys: Vec<&Name> = class.keys().map(|k| &k.name).collect();
-    if let [only] = path.keys.as_mut_slice()
-        && only.name.is_none()
-    {
-        match keys.as_slice() {
-            [key] => only.name = Some((*key).clone()),
-            _ => {
-                return Err(EngineError::new(
-                    WbemStatus::InvalidObjectPath,
-                    format!(
-                        "{} has {} keys; name them, e.g. {}",
-                        class.name,
-                        keys.len(),
-                        example_path(class)
-                    ),
-                ));
-            }
-        }
-    }
-    for binding in &path.keys {
-        let name = binding.name.as_ref().map_or("", Name::as_str);
-        if !keys.iter().any(|k| k.is(name)) {
-            return Err(EngineError::new(
-                WbemStatus::InvalidObjectPath,
-                format!(
-                    "{name} is not a key of {}; its keys are {}",
-                    class.name,
-                    join(&keys)
-                ),
-            ));
-        }
-    }
-    if path.keys.len() != keys.len() {
-        return Err(EngineError::new(
-            WbemStatus::InvalidObjectPath,
-            format!("{} needs all of its keys: {}", class.name, join(&keys)),
-        ));
-    }
-    Ok(path)
 }
 
 fn join(names: &[&Name]) -> String {

@@ -115,6 +115,32 @@ fn get_by_path() {
         r#"Win32_LogonSession.LogonId="99""#,
         Err(r#"WBEM_E_NOT_FOUND (0x80041002): no instance Win32_LogonSession.LogonId="99""#),
     );
+    // A number for a string key is its text, as in WMI: LogonId=0 is LogonId="0".
+    check(
+        "Win32_LogonSession.LogonId=0",
+        Ok(r#"Win32_LogonSession.LogonId="0""#),
+    );
+    check(
+        "Win32_LogonSession=4",
+        Ok(r#"Win32_LogonSession.LogonId="4""#),
+    );
+    check("Win32_Process=1", Ok(r#"Win32_Process.Handle="1""#));
+    check(
+        "win32_process.handle=100",
+        Ok(r#"Win32_Process.Handle="100""#),
+    );
+    check(
+        "CIM_Process.Handle=101",
+        Ok(r#"Win32_Process.Handle="101""#),
+    );
+    check(
+        r#"\\HOST\root\cimv2:Win32_Process.Handle=200"#,
+        Ok(r#"Win32_Process.Handle="200""#),
+    );
+    check(
+        "Win32_LogonSession.LogonId=99",
+        Err(r#"WBEM_E_NOT_FOUND (0x80041002): no instance Win32_LogonSession.LogonId="99""#),
+    );
     check(
         r#"Win32_ServerSession="x""#,
         Err(

@@ -9,7 +9,7 @@ use linmgmt_providers::diff::{Change, diff, volatile_properties};
 use linmgmt_providers::{Depth, depth_of};
 use linmgmt_schema::Namespace;
 use linmgmt_wql::{
-    Column, CompileOptions, EventFilter, EventQuery, Expr, Filter, Projection, PropertyRef,
+    Column, CompileOptions, EventFilter, EventQuery, Expr, Filter, Ident, Projection, PropertyRef,
     Statement,
 };
 use std::sync::Arc;
@@ -89,6 +89,15 @@ fn err(status: WbemStatus, message: impl Into<String>) -> EngineError {
     EngineError::new(status, message)
 }
 
+/// `WBEM_E_INVALID_CLASS` for a class name the namespace does not have, with a caret.
+fn no_class(ns: &Namespace, name: &Ident) -> EngineError {
+    err(
+        WbemStatus::InvalidClass,
+        format!("no class {} in {}", name.name, ns.name()),
+    )
+    .with_span(name.span)
+}
+
 fn class_in(ns: &Namespace, name: &str) -> Result<Arc<ClassDef>, EngineError> {
     ns.class(name).cloned().ok_or_else(|| {
         err(
@@ -120,7 +129,12 @@ impl Subscription {
     /// `__InstanceOperationEvent` or one of its three subclasses, the `WHERE` clause must
     /// say `TargetInstance ISA 'Class'` (at the top level) for a class the host provides,
     /// and `WITHIN` is required, as in WMI for polled classes. It bounds the latency;
-    /// changes the push sources see arrive sooner.
+    /// changes the push sources see arrive sooner. The rest of `WHERE` may test the
+    /// target, the previous instance and the event itself (`__CLASS`, `TIME_CREATED`).
+    ///
+    /// Errors come in this order: an unknown class (FROM, then ISA) is
+    /// `WBEM_E_INVALID_CLASS` before anything else is said about the query (a missing
+    /// `WITHIN` included), then the event checks.
     pub fn compile(
         ns: &Namespace,
         text: &str,
@@ -128,12 +142,31 @@ impl Subscription {
         context: SystemContext,
     ) -> Result<Subscription, EngineError> {
         let statement = linmgmt_wql::parse(text).map_err(EngineError::from_wql)?;
-        let Statement::Event(query) = statement else {
-            return Err(err(
+        let not_event_query = || {
+            err(
                 WbemStatus::InvalidQueryType,
                 "not an event query; event queries look like SELECT * FROM \
                  __InstanceCreationEvent WITHIN 5 WHERE TargetInstance ISA 'Win32_LogonSession'",
-            ));
+            )
+        };
+        let query = match statement {
+            Statement::Event(query) => query,
+            // Without WITHIN or GROUP, the parser knows a SELECT for an event query only by
+            // the intrinsic event classes' names. The class decides: an unknown one (an
+            // extrinsic event class such as Win32_ProcessStartTrace) is WBEM_E_INVALID_CLASS,
+            // and an event class gets the event checks (then: WITHIN is required).
+            Statement::Select(q) if !q.is_meta_class() => match ns.class(q.from.name.as_str()) {
+                None => return Err(no_class(ns, &q.from)),
+                Some(class) if class.is_a("__Event") => EventQuery {
+                    properties: q.properties,
+                    from: q.from,
+                    within: None,
+                    where_clause: q.where_clause,
+                    group: None,
+                },
+                Some(_) => return Err(not_event_query()),
+            },
+            _ => return Err(not_event_query()),
         };
         Self::compile_query(ns, text, &query, opts, context)
     }
@@ -145,13 +178,9 @@ impl Subscription {
         opts: &CompileOptions,
         context: SystemContext,
     ) -> Result<Subscription, EngineError> {
-        let from = ns.class(q.from.name.as_str()).ok_or_else(|| {
-            err(
-                WbemStatus::InvalidClass,
-                format!("no class {} in {}", q.from.name, ns.name()),
-            )
-            .with_span(q.from.span)
-        })?;
+        let from = ns
+            .class(q.from.name.as_str())
+            .ok_or_else(|| no_class(ns, &q.from))?;
         if !from.is_a("__Event") {
             return Err(err(
                 WbemStatus::NotEventClass,
@@ -178,6 +207,19 @@ impl Subscription {
             )
             .with_span(q.from.span));
         }
+        let Some(target_name) = q.target_class() else {
+            return Err(err(
+                WbemStatus::RegistrationTooBroad,
+                "say which class to watch: WHERE TargetInstance ISA 'Win32_LogonSession' \
+                 (alone or joined to the rest with AND)",
+            ));
+        };
+        let target = ns
+            .class(target_name.name.as_str())
+            .cloned()
+            .ok_or_else(|| no_class(ns, target_name))?;
+        // Only now that both classes are known: whether WITHIN is needed depends on them
+        // (WMI does not ask it of classes with an event provider; linmgmt polls them all).
         let Some(within) = q.within else {
             return Err(err(
                 WbemStatus::RegistrationTooPrecise,
@@ -192,24 +234,7 @@ impl Subscription {
                 format!("WITHIN must be at least {} s", MIN_WITHIN.as_secs_f64()),
             ));
         }
-        let Some(target_name) = q.target_class() else {
-            return Err(err(
-                WbemStatus::RegistrationTooBroad,
-                "say which class to watch: WHERE TargetInstance ISA 'Win32_LogonSession' \
-                 (alone or joined to the rest with AND)",
-            ));
-        };
-        let target = ns
-            .class(target_name.name.as_str())
-            .cloned()
-            .ok_or_else(|| {
-                err(
-                    WbemStatus::InvalidClass,
-                    format!("no class {} in {}", target_name.name, ns.name()),
-                )
-                .with_span(target_name.span)
-            })?;
-        let filter = EventFilter::compile(q, &target, opts).map_err(EngineError::from_wql)?;
+        let filter = EventFilter::compile(q, from, &target, opts).map_err(EngineError::from_wql)?;
         let mut named = Vec::new();
         if let Some(w) = &q.where_clause {
             named_properties(w, &mut named);
@@ -362,10 +387,13 @@ impl Subscription {
                         }
                         _ => continue,
                     };
-                    if !self.filter.matches(target, previous, &self.context) {
+                    // The filter sees the whole event (its __CLASS, TIME_CREATED, …); the
+                    // select list applies to what is delivered.
+                    let event = make_event(class, time, target, previous);
+                    if !self.filter.matches(&event, &self.context) {
                         continue;
                     }
-                    events.push(make_event(class, time, target, previous, &self.columns));
+                    events.push(project(event, &self.columns));
                 }
             }
             w.previous = current;
@@ -531,27 +559,15 @@ fn make_event(
     time: u64,
     target: &Instance,
     previous: Option<&Instance>,
-    columns: &Option<Vec<Name>>,
 ) -> Instance {
     let mut e = Instance::new(class.clone());
-    let wanted = |name: &str| {
-        columns
-            .as_ref()
-            .is_none_or(|c| c.iter().any(|n| n.is(name)))
-    };
-    if wanted("TIME_CREATED") {
-        set(&mut e, "TIME_CREATED", Value::Uint64(time));
-    }
-    if wanted("TargetInstance") {
-        set(
-            &mut e,
-            "TargetInstance",
-            Value::Object(Box::new(target.clone())),
-        );
-    }
-    if let Some(p) = previous
-        && wanted("PreviousInstance")
-    {
+    set(&mut e, "TIME_CREATED", Value::Uint64(time));
+    set(
+        &mut e,
+        "TargetInstance",
+        Value::Object(Box::new(target.clone())),
+    );
+    if let Some(p) = previous {
         set(
             &mut e,
             "PreviousInstance",
@@ -559,4 +575,17 @@ fn make_event(
         );
     }
     e
+}
+
+/// The event with only the properties the select list names (all for `SELECT *`).
+fn project(mut event: Instance, columns: &Option<Vec<Name>>) -> Instance {
+    if let Some(columns) = columns {
+        for i in 0..event.class().properties.len() {
+            let name = &event.class().properties[i].name;
+            if !columns.iter().any(|n| n.is(name.as_str())) {
+                event.set_at(i, None);
+            }
+        }
+    }
+    event
 }

@@ -191,6 +191,44 @@ fn ssh_logins_count_once_their_session_has_started() {
 }
 
 #[test]
+fn the_event_itself_in_where() {
+    check("07_event_own_properties");
+}
+
+/// WHERE sees the whole event, the consumer only what the select list names.
+#[test]
+fn where_tests_event_properties_the_select_list_leaves_out() {
+    let repo = Repository::builtin().expect("schema");
+    let mut sub = compile(
+        &repo,
+        "SELECT TargetInstance FROM __InstanceOperationEvent WITHIN 1 \
+         WHERE __CLASS = '__InstanceCreationEvent' AND TIME_CREATED > 0 \
+         AND TargetInstance ISA 'Win32_Process'",
+    )
+    .expect("compiles");
+    let host = |pids: &[u32]| {
+        let mut text = String::from("//- process\npid=1 ppid=0 comm=init cmd=/sbin/init\n");
+        for pid in pids {
+            text.push_str(&format!("pid={pid} ppid=1 comm=sleep argv=sleep|60\n"));
+        }
+        Fixture::parse(&text)
+    };
+    let t0 = now();
+    assert!(observe(&mut sub, &host(&[500]), t0).is_empty());
+    let events = observe(&mut sub, &host(&[700]), t0 + SignedDuration::from_secs(1));
+    assert_eq!(
+        events.len(),
+        1,
+        "the creation, not the deletion: {events:?}"
+    );
+    let e = &events[0];
+    assert!(e.class_name().is("__InstanceCreationEvent"));
+    assert_eq!(e.get("TIME_CREATED"), None, "not selected");
+    let target = object(e, "TargetInstance").expect("selected");
+    assert_eq!(show(target.get("Handle")), "700");
+}
+
+#[test]
 fn query_errors() {
     check("05_errors");
 }

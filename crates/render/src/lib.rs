@@ -70,18 +70,7 @@ impl FromStr for Format {
     }
 }
 
-/// What to show: instances and which of their properties.
-#[derive(Clone, Debug)]
-pub struct ResultSet {
-    /// The properties to show, in order (may include system properties such as `__PATH`).
-    /// Table and CSV use exactly these columns.
-    pub columns: Vec<Name>,
-    /// Whether the query selected `*`: list, JSON, MOF and XML then show every property
-    /// of each instance's own class, which for a subclass may be more than `columns`.
-    pub all_properties: bool,
-    /// The instances, in output order.
-    pub instances: Vec<Instance>,
-}
+pub use linmgmt_engine::ResultSet;
 
 /// How to render.
 #[derive(Clone, Debug, Default)]

@@ -54,9 +54,10 @@ pub struct MetaFilter {
     root: Option<Node>,
 }
 
-/// The WHERE clause of an event query compiled against the target class (the class named
-/// by `TargetInstance ISA`); it tests a target instance and, for modification events, the
-/// previous one.
+/// The WHERE clause of an event query compiled against the event class (the FROM class) and
+/// the target class (the class named by `TargetInstance ISA`); it tests an event: its own
+/// properties (`__CLASS`, `TIME_CREATED`, …), its target instance and, for modification
+/// events, the previous one.
 #[derive(Clone, Debug)]
 pub struct EventFilter {
     root: Option<Node>,
@@ -176,7 +177,7 @@ fn system_property(name: &str) -> Option<&'static SysProp> {
 /// Which object a slot reads.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Src {
-    /// The instance or class being filtered.
+    /// The instance or class being filtered (in an event query, the event itself).
     Row,
     /// `TargetInstance` of an event.
     Target,
@@ -234,6 +235,9 @@ enum Mode<'a> {
     Data(&'a ClassDef),
     Meta,
     Event {
+        /// The FROM class: the event's own properties (`TIME_CREATED`) and system
+        /// properties (`__CLASS`) are resolved on it.
+        event: &'a ClassDef,
         target: &'a ClassDef,
         has_previous: bool,
     },
@@ -321,6 +325,7 @@ impl Mode<'_> {
                 })
             }
             Mode::Event {
+                event,
                 target,
                 has_previous,
             } => {
@@ -334,13 +339,31 @@ impl Mode<'_> {
                         ));
                     }
                     Src::Previous
-                } else {
+                } else if p.is_dotted() {
                     return Err(WqlError::query(
                         span,
                         format!(
-                            "only TargetInstance and PreviousInstance properties can be tested, not {label}"
+                            "only TargetInstance and PreviousInstance have properties to test, not {}",
+                            first.name
                         ),
                     ));
+                } else if first.name.is("__this") {
+                    return Err(WqlError::query(
+                        span,
+                        "__this is only valid in meta_class queries",
+                    ));
+                } else {
+                    // A property of the event itself: a system property such as __CLASS
+                    // (which event: creation, deletion, modification) or TIME_CREATED.
+                    return prop_slot(Src::Row, event, first).map_err(|mut e| {
+                        if target.property_index(first.name.as_str()).is_some() {
+                            e.message = format!(
+                                "{}; the target's is TargetInstance.{}",
+                                e.message, first.name
+                            );
+                        }
+                        e
+                    });
                 };
                 match &p.parts[1..] {
                     [] => Ok(Resolved {
@@ -613,15 +636,17 @@ impl Row for ClassDef {
 }
 
 struct EventRow<'a> {
-    target: &'a Instance,
+    event: &'a Instance,
+    target: Option<&'a Instance>,
     previous: Option<&'a Instance>,
 }
 
 impl Row for EventRow<'_> {
     fn instance(&self, src: Src) -> Option<&Instance> {
         match src {
+            Src::Row => Some(self.event),
+            Src::Target => self.target,
             Src::Previous => self.previous,
-            _ => Some(self.target),
         }
     }
     fn class(&self, src: Src) -> Option<&ClassDef> {
@@ -806,18 +831,22 @@ impl EventQuery {
 }
 
 impl EventFilter {
-    /// Compiles the WHERE clause of an event query against `target`, the class of
-    /// `TargetInstance`. Only `TargetInstance[.Prop]` and `PreviousInstance[.Prop]`
-    /// (modification events) may be used; `TargetInstance ISA 'X'` tests the target's class.
+    /// Compiles the WHERE clause of an event query against `event`, the FROM class, and
+    /// `target`, the class of `TargetInstance`. It may test `TargetInstance[.Prop]`,
+    /// `PreviousInstance[.Prop]` (not in creation or deletion events), and the event's own
+    /// properties: system properties (`__CLASS = '__InstanceCreationEvent'` keeps the
+    /// creations of an `__InstanceOperationEvent` query) and those of the event class
+    /// (`TIME_CREATED`). `TargetInstance ISA 'X'` tests the target's class.
     pub fn compile(
         query: &EventQuery,
+        event: &ClassDef,
         target: &ClassDef,
         opts: &CompileOptions,
     ) -> Result<EventFilter, WqlError> {
-        let from = query.from.name.as_str();
-        let has_previous = !from.eq_ignore_ascii_case("__InstanceCreationEvent")
-            && !from.eq_ignore_ascii_case("__InstanceDeletionEvent");
+        let has_previous =
+            !event.is_a("__InstanceCreationEvent") && !event.is_a("__InstanceDeletionEvent");
         let mode = Mode::Event {
+            event,
             target,
             has_previous,
         };
@@ -829,15 +858,20 @@ impl EventFilter {
         Ok(EventFilter { root })
     }
 
-    /// Whether an event about `target` (and `previous`, for modifications) satisfies the
-    /// clause.
-    pub fn matches(
-        &self,
-        target: &Instance,
-        previous: Option<&Instance>,
-        ctx: &SystemContext,
-    ) -> bool {
-        let row = EventRow { target, previous };
+    /// Whether `event` (an instance of the compiled event class or of a subclass, with its
+    /// `TargetInstance` and, for modifications, `PreviousInstance`) satisfies the clause.
+    /// Its system properties are its real class's: `__CLASS` of a creation event is
+    /// `__InstanceCreationEvent` whatever the FROM class.
+    pub fn matches(&self, event: &Instance, ctx: &SystemContext) -> bool {
+        let object = |name: &str| match event.get(name) {
+            Some(Value::Object(i)) => Some(&**i),
+            _ => None,
+        };
+        let row = EventRow {
+            event,
+            target: object("TargetInstance"),
+            previous: object("PreviousInstance"),
+        };
         self.root
             .as_ref()
             .is_none_or(|n| eval(n, &row, ctx) == Some(true))

@@ -132,6 +132,60 @@ pub fn schema() -> Schema {
     Schema { classes }
 }
 
+/// `__Event` → `__InstanceOperationEvent` → its three subclasses, as in events.mof.
+pub fn event_classes() -> Vec<Arc<ClassDef>> {
+    let prop = |name: &str, scalar: ScalarType, array: bool| Property {
+        name: name.into(),
+        ty: CimType { scalar, array },
+        default: None,
+        qualifiers: vec![],
+    };
+    let decls: Vec<(&str, Option<&str>, Vec<Property>)> = vec![
+        (
+            "__Event",
+            None,
+            vec![
+                prop("TIME_CREATED", ScalarType::Uint64, false),
+                prop("SECURITY_DESCRIPTOR", ScalarType::Uint8, true),
+            ],
+        ),
+        (
+            "__InstanceOperationEvent",
+            Some("__Event"),
+            vec![prop("TargetInstance", ScalarType::Object, false)],
+        ),
+        (
+            "__InstanceCreationEvent",
+            Some("__InstanceOperationEvent"),
+            vec![],
+        ),
+        (
+            "__InstanceDeletionEvent",
+            Some("__InstanceOperationEvent"),
+            vec![],
+        ),
+        (
+            "__InstanceModificationEvent",
+            Some("__InstanceOperationEvent"),
+            vec![prop("PreviousInstance", ScalarType::Object, false)],
+        ),
+    ];
+    let mut out: Vec<Arc<ClassDef>> = Vec::new();
+    for (name, sup, properties) in decls {
+        let class = Class {
+            name: name.into(),
+            superclass: sup.map(Into::into),
+            qualifiers: vec![],
+            properties,
+            methods: vec![],
+        };
+        let parent = sup.and_then(|s| out.iter().find(|c| c.name.is(s)).cloned());
+        let def = resolve_class(Arc::new(class), parent.as_deref(), "root/cimv2").unwrap();
+        out.push(Arc::new(def));
+    }
+    out
+}
+
 /// An instance of `class` with the given values.
 pub fn instance(class: &Arc<ClassDef>, values: &[(&str, Option<Value>)]) -> Instance {
     let mut i = Instance::new(class.clone());

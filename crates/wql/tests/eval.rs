@@ -1,7 +1,7 @@
 //! Evaluator tests over in-memory instances: every operator, NULL logic, every coercion,
 //! polymorphism with `__CLASS`, meta_class and event filters.
 
-use crate::common::{instance, schema};
+use crate::common::{event_classes, instance, schema};
 use linmgmt_cim::{CimDateTime, ClassDef, Instance, ObjectPath, SystemContext, Value};
 use linmgmt_wql::{
     Column, CompileOptions, EventFilter, Filter, MetaFilter, Projection, Statement, parse,
@@ -456,23 +456,126 @@ fn meta_class() {
     assert!(s.classes.iter().all(|c| all.matches_class(c, &ctx())));
 }
 
+fn event_class(name: &str) -> Arc<ClassDef> {
+    event_classes()
+        .into_iter()
+        .find(|c| c.name.is(name))
+        .unwrap()
+}
+
+/// An event of class `class` at `time` about `target` (and `previous`).
+fn event(class: &str, time: u64, target: Instance, previous: Option<Instance>) -> Instance {
+    let mut e = Instance::new(event_class(class));
+    e.set("TIME_CREATED", Some(Value::Uint64(time))).unwrap();
+    e.set("TargetInstance", Some(Value::Object(Box::new(target))))
+        .unwrap();
+    if let Some(p) = previous {
+        e.set("PreviousInstance", Some(Value::Object(Box::new(p))))
+            .unwrap();
+    }
+    e
+}
+
+fn event_query(text: &str) -> linmgmt_wql::EventQuery {
+    match parse(text).unwrap_or_else(|e| panic!("{text}: {e}")) {
+        Statement::Event(q) => q,
+        other => panic!("{other}"),
+    }
+}
+
 #[test]
 fn event_filter() {
     let s = schema();
     let session = s.get("Win32_LogonSession").unwrap();
-    let q = match parse("SELECT * FROM __InstanceModificationEvent WITHIN 5 WHERE TargetInstance ISA 'Win32_Session' AND TargetInstance.LogonType = 10 AND PreviousInstance.LogonType <> 10").unwrap() {
-        Statement::Event(q) => q,
-        other => panic!("{other}"),
-    };
+    let q = event_query(
+        "SELECT * FROM __InstanceModificationEvent WITHIN 5 WHERE TargetInstance ISA 'Win32_Session' AND TargetInstance.LogonType = 10 AND PreviousInstance.LogonType <> 10",
+    );
     assert_eq!(q.target_class().unwrap().name.as_str(), "Win32_Session");
     assert_eq!(q.within, Some(5.0));
-    let f = EventFilter::compile(&q, &session, &CompileOptions::default()).unwrap();
+    let from = event_class("__InstanceModificationEvent");
+    let f = EventFilter::compile(&q, &from, &session, &CompileOptions::default()).unwrap();
     let mk = |t: u32| instance(&session, &[("LogonType", Some(Value::Uint32(t)))]);
-    assert!(f.matches(&mk(10), Some(&mk(2)), &ctx()));
-    assert!(!f.matches(&mk(10), Some(&mk(10)), &ctx()));
-    assert!(!f.matches(&mk(3), Some(&mk(2)), &ctx()));
+    let modified = |now: u32, before: Option<u32>| {
+        event("__InstanceModificationEvent", 1, mk(now), before.map(&mk))
+    };
+    assert!(f.matches(&modified(10, Some(2)), &ctx()));
+    assert!(!f.matches(&modified(10, Some(10)), &ctx()));
+    assert!(!f.matches(&modified(3, Some(2)), &ctx()));
     assert!(
-        !f.matches(&mk(10), None, &ctx()),
+        !f.matches(&modified(10, None), &ctx()),
         "no previous instance: UNKNOWN"
     );
+}
+
+/// The event's own properties: `__CLASS` tells creations, deletions and modifications of
+/// an `__InstanceOperationEvent` query apart; `TIME_CREATED` and the other system
+/// properties are the event's, not the target's.
+#[test]
+fn event_filter_tests_the_event_itself() {
+    let s = schema();
+    let session = s.get("Win32_LogonSession").unwrap();
+    let op = event_class("__InstanceOperationEvent");
+    let target = || instance(&session, &[("LogonType", Some(Value::Uint32(10)))]);
+    let all = [
+        event("__InstanceCreationEvent", 100, target(), None),
+        event("__InstanceDeletionEvent", 200, target(), None),
+        event("__InstanceModificationEvent", 300, target(), Some(target())),
+    ];
+    let kinds = |clause: &str| -> Vec<String> {
+        let text = format!(
+            "SELECT * FROM __InstanceOperationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_LogonSession' AND ({clause})"
+        );
+        let f = EventFilter::compile(&event_query(&text), &op, &session, &Default::default())
+            .unwrap_or_else(|e| panic!("{clause}: {e}"));
+        all.iter()
+            .filter(|e| f.matches(e, &ctx()))
+            .map(|e| e.class_name().to_string())
+            .collect()
+    };
+    let (c, d, m) = (
+        "__InstanceCreationEvent",
+        "__InstanceDeletionEvent",
+        "__InstanceModificationEvent",
+    );
+    assert_eq!(kinds("__Class = '__InstanceCreationEvent'"), [c]);
+    assert_eq!(
+        kinds("__Class = '__InstanceCreationEvent' OR __CLASS = \"__instancedeletionevent\""),
+        [c, d]
+    );
+    assert_eq!(kinds("NOT __CLASS = '__InstanceModificationEvent'"), [c, d]);
+    assert_eq!(kinds("__CLASS LIKE '%Deletion%'"), [d]);
+    assert_eq!(
+        kinds("__SUPERCLASS = '__InstanceOperationEvent'"),
+        [c, d, m]
+    );
+    assert_eq!(kinds("__DYNASTY = '__Event' AND __GENUS = 2"), [c, d, m]);
+    assert_eq!(kinds("__PATH IS NULL AND __RELPATH IS NULL"), [c, d, m]);
+    assert_eq!(kinds("__PROPERTY_COUNT = 4"), [m]);
+    assert_eq!(kinds("TIME_CREATED >= 200"), [d, m]);
+    assert_eq!(kinds("TIME_CREATED = '100'"), [c]);
+    assert_eq!(kinds("SECURITY_DESCRIPTOR IS NULL"), [c, d, m]);
+    assert_eq!(
+        kinds("TargetInstance.__CLASS = 'Win32_LogonSession'"),
+        [c, d, m]
+    );
+    assert_eq!(kinds("PreviousInstance IS NOT NULL"), [m]);
+
+    let refused = |clause: &str| {
+        let text = format!(
+            "SELECT * FROM __InstanceOperationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_LogonSession' AND {clause}"
+        );
+        EventFilter::compile(&event_query(&text), &op, &session, &Default::default())
+            .expect_err(clause)
+            .to_string()
+    };
+    assert!(
+        refused("LogonType = 10")
+            .contains("unknown property LogonType of __InstanceOperationEvent"),
+        "a target property needs TargetInstance."
+    );
+    assert!(refused("__CLASS.x = 1").contains("only TargetInstance and PreviousInstance"));
+    assert!(refused("SECURITY_DESCRIPTOR = 1").contains("array"));
+    assert!(refused("__DERIVATION = '__Event'").contains("array"));
+    assert!(refused("TIME_CREATED = 'soon'").contains("type mismatch"));
+    assert!(refused("__this ISA '__Event'").contains("meta_class"));
 }
