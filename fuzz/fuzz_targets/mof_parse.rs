@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use linmgmt_mof::{Item, parse_str, write_class};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let Ok(entries) = parse_str(text) else { return };
     for entry in entries {
         if let Item::Class(class) = &entry.item {

@@ -5,7 +5,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(statement) = linmgmt_wql::parse(text) {
         let printed = statement.to_string();
         let back = linmgmt_wql::parse(&printed).expect("canonical WQL parses");

@@ -50,7 +50,9 @@ from datetime import datetime, timezone
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import classes  # noqa: E402
 import events  # noqa: E402
+import identity  # noqa: E402
 import latency  # noqa: E402
 import procfs  # noqa: E402
 import services  # noqa: E402
@@ -319,6 +321,8 @@ class Live:
         note("work dir %s" % self.workdir)
         for u in USERS:
             self.users[u] = services.ensure_user(u, note)
+        # Issue 11: lmalice in a supplementary group, for Win32_Group and Win32_GroupUser.
+        services.ensure_group_member(classes.GROUP, classes.MEMBER, note)
         uids = {pw.pw_uid: u for u, pw in self.users.items()}
         already = [(p.pid, uids[p.loginuid], p.title) for p in procfs.snapshot().values() if p.loginuid in uids]
         if already:
@@ -836,7 +840,11 @@ def main():
     ap.add_argument("--lock-wait", type=float, default=60, help="seconds to wait for another live run (default 60)")
     ap.add_argument("--ssh-port", type=int, default=2223, help="first port to try for sshd (default 2223)")
     ap.add_argument("--smb-port", type=int, default=4455, help="first port to try for smbd (default 4455)")
-    ap.add_argument("--only", choices=["events"], help="run only this part (events: the `linmgmt watch` checks)")
+    ap.add_argument(
+        "--only",
+        choices=["events", "identity"],
+        help="run only this part (events: the `linmgmt watch` checks; identity: sessions that keep their identity)",
+    )
     ap.add_argument("--skip-events", action="store_true", help="leave out the `linmgmt watch` checks")
     ap.add_argument(
         "--events-parts",
@@ -875,7 +883,7 @@ def main():
         print("Bail out! no executable linmgmt at %s" % args.linmgmt, flush=True)
         return 2
     try:
-        servers_only = (args.only == "events" or args.latency is not None) and not args.setup_only
+        servers_only = (args.only in ("events", "identity") or args.latency is not None) and not args.setup_only
         try:
             live.setup(open_sessions=not servers_only)
         except SetupError as e:
@@ -885,6 +893,11 @@ def main():
         if args.latency is not None and not args.setup_only:
             lm = Linmgmt(args.linmgmt, live.linmgmt_env(), args.verbose)
             return latency.measure(live, lm, sys.modules[__name__], args.latency, args.latency_out)
+        if args.only == "identity" and not args.setup_only:
+            lm = Linmgmt(args.linmgmt, live.linmgmt_env(), args.verbose)
+            identity.run(live, rep, lm, sys.modules[__name__])
+            rep.summary(time.monotonic() - started)
+            return 1 if rep.failed else 0
         if servers_only:
             lm = Linmgmt(args.linmgmt, live.linmgmt_env(), args.verbose)
             events.run(live, rep, lm, sys.modules[__name__], parts)
@@ -902,8 +915,11 @@ def main():
         lm = Linmgmt(args.linmgmt, live.linmgmt_env(), args.verbose)
         live.check_sessions(rep, lm)
         live.check_associations(rep, lm)
+        classes.check_groups(rep, lm)
+        classes.check_process_counters(rep, lm)
         live.logout()
         live.check_gone(rep, lm)
+        identity.run(live, rep, lm, sys.modules[__name__])
         if not args.skip_events:
             events.run(live, rep, lm, sys.modules[__name__], parts)
         rep.summary(time.monotonic() - started)

@@ -6,6 +6,7 @@ by name, and nothing that was not started here is touched.
 """
 
 import errno
+import grp
 import json
 import os
 import pwd
@@ -221,6 +222,22 @@ def ensure_user(name, log):
     run(["useradd", "--create-home", "--shell", "/bin/bash", "--comment", "linmgmt live test", name])
     log("created user %s" % name)
     return pwd.getpwnam(name)
+
+
+def ensure_group_member(group, user, log):
+    """Makes `user` a supplementary member of `group`, creating the group when absent
+    (`groupadd`, `usermod -a -G`); returns the group entry."""
+    try:
+        gr = grp.getgrnam(group)
+    except KeyError:
+        run(["groupadd", group])
+        log("created group %s" % group)
+        gr = grp.getgrnam(group)
+    if user not in gr.gr_mem:
+        run(["usermod", "--append", "--groups", group, user])
+        log("added %s to group %s" % (user, group))
+        gr = grp.getgrnam(group)
+    return gr
 
 
 def install_authorized_key(pw, pubkey):

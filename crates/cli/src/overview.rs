@@ -110,7 +110,7 @@ pub fn write(snap: &Snapshot, tz: &TimeZone, color: bool, out: &mut dyn Write) -
         rows.push([
             f.user.clone().unwrap_or_else(|| "?".to_owned()),
             f.logon_id.clone(),
-            logon_type_name(f.logon_type).to_owned(),
+            f.logon_type.map_or("Unknown", logon_type_name).to_owned(),
             match (&f.remote_host, &f.tty) {
                 (Some(h), Some(t)) => format!("{h} ({t})"),
                 (Some(h), None) => h.clone(),

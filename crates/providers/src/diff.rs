@@ -54,6 +54,8 @@ pub fn volatile_properties(class: &str) -> &'static [&'static str] {
         "QuotaPagedPoolUsage",
         "QuotaPeakNonPagedPoolUsage",
         "QuotaPeakPagedPoolUsage",
+        // Running or sleeping flips many times a second.
+        "ExecutionState",
     ];
     match class {
         c if c.eq_ignore_ascii_case("Win32_ServerSession") => SERVER_SESSION,

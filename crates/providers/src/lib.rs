@@ -6,7 +6,9 @@
 //! instances for the engine.
 
 pub mod diff;
+pub mod groups;
 mod logon;
+pub mod process_counters;
 pub mod related;
 mod server;
 mod viewer;
@@ -102,7 +104,7 @@ pub fn logon_instances(
             put(
                 &mut i,
                 "LogonType",
-                Some(Value::Uint32(f.logon_type)),
+                f.logon_type.map(Value::Uint32),
                 warnings,
             );
             i
@@ -176,12 +178,14 @@ pub fn server_instances(
         .collect()
 }
 
-/// One warning per cause: scan warnings that differ only in their path (every process
-/// whose fds are unreadable without root, say) become one line naming the first path and
-/// how many more there are.
+/// What users see of a scan's warnings: only what they can act on (permissions, corrupt
+/// files, failing tools), never churn (a process that exited while it was read, as `ps`
+/// never warns about it), and one line per cause: warnings that differ only in their path
+/// (every process whose fds are unreadable without root, say) become one line naming the
+/// first path and how many more there are.
 pub fn summarize(warnings: &[linmgmt_sources::Warning]) -> Vec<Warning> {
     let mut groups: Vec<(String, &linmgmt_sources::Warning, usize)> = Vec::new();
-    for w in warnings {
+    for w in warnings.iter().filter(|w| w.is_actionable()) {
         let cause = format!("{:?}: {}", w.kind, w.message);
         match groups.iter_mut().find(|(c, _, _)| *c == cause) {
             Some((_, _, n)) => *n += 1,
@@ -219,6 +223,8 @@ const CLASSES: &[(&str, Depth)] = &[
     ("Win32_LogonSession", Depth::Sessions),
     ("Win32_UserAccount", Depth::Sessions),
     ("Win32_LoggedOnUser", Depth::Sessions),
+    ("Win32_Group", Depth::Sessions),
+    ("Win32_GroupUser", Depth::Sessions),
     ("Win32_Process", Depth::Processes),
     ("Win32_SessionProcess", Depth::Processes),
     ("Win32_ServerSession", Depth::Everything),
@@ -323,15 +329,22 @@ impl HostProvider {
             if depth >= Depth::Processes {
                 // Win32_Process.ExecutablePath; unreadable links (other users' processes
                 // without root, kernel threads) stay NULL, as in WMI without privileges.
+                let mut buf = Vec::with_capacity(4096);
                 for p in &mut snap.items.processes {
                     if p.exe.is_none() {
                         p.exe = linmgmt_sources::read::proc::read_exe(&self.root, p.pid());
                     }
+                    // Win32_Process's I/O counters, rlimits and handle count.
+                    linmgmt_sources::read::proc_counters::read_counters(&self.root, p, &mut buf);
                 }
+            }
+            let logons = logon_sessions(&snap.items);
+            if linmgmt_sources::state::may_write() {
+                remember(&self.root, &mut snap, &logons, self.now);
             }
             Scan {
                 snapshot: snap,
-                logons: OnceLock::new(),
+                logons: OnceLock::from(logons),
                 servers: OnceLock::new(),
             }
         })
@@ -343,9 +356,44 @@ impl HostProvider {
     }
 }
 
+/// Writes what the join learned about sessions to linmgmt's record (`run/linmgmt` under
+/// the root) and drops the records of sessions that ended; a no-op when nothing changed.
+/// Problems become the scan's warnings.
+fn remember(
+    root: &Root,
+    snap: &mut Collected<Snapshot>,
+    logons: &[LogonFacts],
+    scan_started: jiff::Timestamp,
+) {
+    let items = &snap.items;
+    let Some(boot_id) = items.boot_id.as_deref() else {
+        return;
+    };
+    let updates: Vec<_> = logons.iter().filter_map(|f| f.remember.clone()).collect();
+    // An empty process list means /proc could not be listed: then nothing is known to have
+    // ended.
+    let live: Option<std::collections::BTreeSet<u32>> =
+        (!items.processes.is_empty()).then(|| items.audit_sessions.iter().map(|s| s.id).collect());
+    let ended = live
+        .as_ref()
+        .is_some_and(|l| items.clues.records.keys().any(|id| !l.contains(id)));
+    if updates.is_empty() && !ended {
+        return;
+    }
+    let stored = linmgmt_sources::state::store(
+        root,
+        boot_id,
+        &updates,
+        live.as_ref(),
+        scan_started,
+        jiff::Timestamp::now(),
+    );
+    snap.warnings.extend(stored.warnings);
+}
+
 impl Provider for HostProvider {
     fn serves(&self, namespace: &str, class: &Name) -> bool {
-        namespace.replace('\\', "/").eq_ignore_ascii_case(CIMV2)
+        linmgmt_cim::NamespaceName::new(namespace).is(CIMV2)
             && CLASSES.iter().any(|(c, _)| class.is(c))
     }
 
@@ -362,7 +410,8 @@ impl Provider for HostProvider {
 impl HostProvider {
     /// The instances of `class`, all of them or (with `viewer`) only those of one Unix
     /// user's sessions: the user's logon and server sessions, account, the processes in
-    /// those sessions, and the user's SMB connections and their shares.
+    /// those sessions, and the user's SMB connections and their shares; every group, but
+    /// only the user's own group memberships.
     pub fn instances_for(
         &self,
         class: &Arc<ClassDef>,
@@ -412,6 +461,8 @@ impl HostProvider {
             "Win32_ServerConnection" => related::server_connections(snap, viewer, class, w),
             "Win32_Share" => related::shares(snap, viewer, class, w),
             "Win32_LoggedOnUser" => related::logged_on_users(logons, &ctx, class, w),
+            "Win32_Group" => groups::groups(snap, &ctx, class, w),
+            "Win32_GroupUser" => groups::group_users(snap, viewer, &ctx, class, w),
             "Win32_SessionProcess" => related::session_processes(logons, &ctx, class, w),
             "Win32_SessionConnection" => {
                 related::session_connections(snap, viewer, &servers(), &ctx, class, w)

@@ -3,9 +3,11 @@
 
 use jiff::Timestamp;
 use linmgmt_sources::Snapshot;
+use linmgmt_sources::parse::audit::{AuditLogin, AuditLoginKind};
 use linmgmt_sources::parse::logind::LogindSession;
 use linmgmt_sources::parse::utmp::UtmpRecord;
-use linmgmt_sources::snapshot::{SshConnection, SshPhase};
+use linmgmt_sources::snapshot::{AuditSession, SshConnection, SshPhase};
+use linmgmt_sources::state::{Basis, SessionRecord};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 
@@ -35,8 +37,8 @@ pub struct LogonFacts {
     pub user: Option<String>,
     /// The login uid, when known.
     pub uid: Option<u32>,
-    /// WMI's `LogonType`.
-    pub logon_type: u32,
+    /// WMI's `LogonType`; `None` (NULL) when the session's origin is unknown.
+    pub logon_type: Option<u32>,
     /// The PAM service (`sshd`, `login`, `cron`), with `/method` for ssh when logged.
     pub authentication_package: Option<String>,
     /// When the session started.
@@ -54,6 +56,10 @@ pub struct LogonFacts {
     pub pids: Vec<u32>,
     /// The leader (session root) pid.
     pub leader: Option<u32>,
+    /// What linmgmt should remember about the session (`run/linmgmt`, [`linmgmt_sources::state`]):
+    /// set when this scan learned its origin from stronger evidence than any record of it.
+    /// The edge ([`crate::HostProvider`]) writes it when running as root.
+    pub remember: Option<SessionRecord>,
 }
 
 /// A logon session's `Status`, in `CIM_ManagedSystemElement`'s words.
@@ -135,36 +141,53 @@ fn service_of(comm: &str) -> Option<&'static str> {
     Some(service)
 }
 
-/// LogonType from the logind class, the PAM service, a terminal and remoteness.
-fn classify(class: Option<&str>, service: Option<&str>, has_tty: bool, remote: bool) -> u32 {
+/// The PAM service of the program that logged an audit record (`/usr/sbin/sshd`): its
+/// file name as the kernel's 15-byte `comm` would show it.
+fn service_of_exe(exe: &str) -> Option<&'static str> {
+    let name = exe.rsplit('/').next().unwrap_or(exe);
+    let comm = match name.char_indices().nth(15) {
+        Some((i, _)) => &name[..i],
+        None => name,
+    };
+    service_of(comm)
+}
+
+/// Local logins that are interactive without a terminal of their own: display managers
+/// (the session has a seat, not a tty) and `su -l`.
+fn interactive_service(service: &str) -> bool {
+    matches!(service, "login" | "su-l" | "runuser-l")
+        || ["gdm", "lightdm", "sddm", "xdm", "kdm"]
+            .iter()
+            .any(|dm| service.starts_with(dm))
+}
+
+/// LogonType from the logind class, the PAM service, a terminal and remoteness; `None`
+/// when nothing tells how the session was made (docs/mapping.md: an unknown origin is
+/// NULL, never a guess).
+fn classify(
+    class: Option<&str>,
+    service: Option<&str>,
+    has_tty: bool,
+    remote: bool,
+) -> Option<u32> {
     use logon_type::*;
     match class {
-        Some(c) if c.starts_with("background") => return BATCH,
-        Some(c) if c.starts_with("manager") => return SERVICE,
+        Some(c) if c.starts_with("background") => return Some(BATCH),
+        Some(c) if c.starts_with("manager") => return Some(SERVICE),
         _ => {}
     }
-    match service {
+    let remote_type = if has_tty { REMOTE_INTERACTIVE } else { NETWORK };
+    Some(match service {
         Some("cron" | "atd") => BATCH,
         Some("systemd-user") => SERVICE,
-        _ if remote => {
-            if has_tty {
-                REMOTE_INTERACTIVE
-            } else {
-                NETWORK
-            }
-        }
-        Some("sshd") => {
-            if has_tty {
-                REMOTE_INTERACTIVE
-            } else {
-                NETWORK
-            }
-        }
-        // A local session without a terminal (a script under a login session's
-        // descendant, a container exec) runs unattended: batch.
-        _ if !has_tty => BATCH,
-        _ => INTERACTIVE,
-    }
+        _ if remote => remote_type,
+        Some("sshd") => remote_type,
+        _ if has_tty => INTERACTIVE,
+        Some(s) if interactive_service(s) => INTERACTIVE,
+        // No terminal, no seat, not remote and no service that says what it is: the
+        // session's opener is gone and left nothing behind.
+        _ => return None,
+    })
 }
 
 fn text(t: &linmgmt_sources::parse::utmp::UtmpText) -> Option<String> {
@@ -248,7 +271,7 @@ pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
         logon_id: "0".to_owned(),
         user: Some("root".to_owned()),
         uid: Some(0),
-        logon_type: logon_type::SYSTEM,
+        logon_type: Some(logon_type::SYSTEM),
         authentication_package: Some("kernel".to_owned()),
         start: snap.boot_time,
         tty: None,
@@ -257,98 +280,18 @@ pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
         status: SessionStatus::Ok,
         pids: system_pids,
         leader: Some(1),
+        remember: None,
     });
 
     for audit in &snap.audit_sessions {
-        let leader = audit.leader.and_then(|pid| snap.process(pid));
-        let logind = joins.logind(audit.id, audit.leader);
-        let utmp = joins.utmp(&audit.pids);
-        let ssh = joins.ssh_by_session.get(&audit.id).copied();
-        let mut sources: BTreeSet<&'static str> = ["audit"].into_iter().collect();
-        if let Some(l) = logind {
-            sources.insert("logind");
+        let facts = audit_session(snap, &joins, audit);
+        if let Some(l) = joins.logind(audit.id, audit.leader) {
             claimed_logind.insert(l.id.as_str());
         }
-        if let Some(u) = utmp {
-            sources.insert("utmp");
+        if let Some(u) = joins.utmp(&audit.pids) {
             claimed_utmp.insert(u.pid);
         }
-        if ssh.is_some() {
-            sources.insert("sshd");
-        }
-        let uid = audit.loginuid.or(logind.and_then(|l| l.uid));
-        let user = logind
-            .and_then(|l| l.user.clone())
-            .or_else(|| ssh.map(|c| c.user.clone()))
-            .or_else(|| {
-                uid.and_then(|u| snap.account_by_uid(u))
-                    .map(|a| a.passwd.name.clone())
-            })
-            .or_else(|| utmp.and_then(|u| text(&u.user)))
-            .or_else(|| uid.map(|u| u.to_string()));
-        let service = logind
-            .and_then(|l| l.service.clone())
-            .or_else(|| ssh.map(|_| "sshd".to_owned()))
-            .or_else(|| {
-                leader
-                    .and_then(|p| service_of(&p.stat.comm))
-                    .map(str::to_owned)
-            });
-        let tty = ssh
-            .and_then(|c| c.ttys.first().cloned())
-            .or_else(|| utmp.and_then(|u| text(&u.line)))
-            .or_else(|| logind.and_then(|l| l.tty.clone()).filter(|t| !t.is_empty()))
-            .or_else(|| audit.ttys.first().cloned());
-        let remote_host = ssh
-            .and_then(|c| c.peer.map(|p| p.ip().to_string()))
-            .or_else(|| {
-                logind
-                    .and_then(|l| l.remote_host.clone())
-                    .filter(|h| !h.is_empty())
-            })
-            .or_else(|| utmp.and_then(|u| text(&u.host)));
-        let has_tty = ssh.map_or(tty.is_some(), |c| c.has_pty);
-        let remote = remote_host.is_some() || logind.and_then(|l| l.remote).unwrap_or(false);
-        let logon_type = classify(
-            logind.and_then(|l| l.class.as_deref()),
-            service.as_deref(),
-            has_tty,
-            remote,
-        );
-        let authentication_package = match (service, ssh.and_then(|c| joins.method(c.peer))) {
-            (Some(s), Some(m)) if s == "sshd" => Some(format!("{s}/{m}")),
-            (s, _) => s,
-        };
-        let start = logind
-            .and_then(|l| l.started)
-            .or(audit.start_time)
-            .or_else(|| utmp.and_then(UtmpRecord::time));
-        let degraded =
-            logind.and_then(|l| l.state.as_deref()) == Some("closing") || audit.leader.is_none();
-        let starting = |c: &SshConnection| {
-            c.start_time
-                .is_some_and(|t| snap.taken_at.duration_since(t) < STARTING_AT_MOST)
-        };
-        let status = match ssh {
-            Some(c) if c.phase == SshPhase::Pending && starting(c) => SessionStatus::Starting,
-            Some(c) if c.phase == SshPhase::Ending => SessionStatus::Stopping,
-            _ if degraded => SessionStatus::Degraded,
-            _ => SessionStatus::Ok,
-        };
-        out.push(LogonFacts {
-            logon_id: audit.id.to_string(),
-            user,
-            uid,
-            logon_type,
-            authentication_package,
-            start,
-            tty,
-            remote_host,
-            sources,
-            status,
-            pids: audit.pids.clone(),
-            leader: audit.leader,
-        });
+        out.push(facts);
     }
 
     // logind sessions without a visible audit session (no pam_loginuid, or a container).
@@ -390,6 +333,7 @@ pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
             },
             pids: l.leader.into_iter().collect(),
             leader: l.leader,
+            remember: None,
         });
     }
 
@@ -419,7 +363,244 @@ pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
             status: SessionStatus::Ok,
             pids: pid.into_iter().collect(),
             leader: pid,
+            remember: None,
         });
     }
     out
+}
+
+/// The names `Description` may list.
+const SOURCE_NAMES: &[&str] = &[
+    "audit",
+    "audit log",
+    "environment",
+    "logind",
+    "sshd",
+    "state",
+    "utmp",
+];
+
+/// One audit session's facts. Its origin (LogonType, AuthenticationPackage, StartTime,
+/// terminal and remote host) comes from the strongest evidence there is, in this order
+/// (docs/mapping.md, "Sessions that keep their identity"):
+///
+/// 1. the process that opened it, alive (the sshd connection, `login`, `cron`), with logind
+///    and utmp beside it, as always;
+/// 2. linmgmt's own record of the session, when made from evidence at least as strong as
+///    what is left (so the answer does not change when sshd exits);
+/// 3. logind's session; 4. the audit log's `USER_START`/`USER_LOGIN` (`ses=`), with wtmp;
+/// 5. the environment sshd gave the session's processes (`SSH_CONNECTION`, `SSH_TTY`);
+/// 6. the processes alone: StartTime from the earliest, an unknown origin otherwise.
+///
+/// sshd's log gives the authentication method to whichever of these names the client's
+/// address and port.
+fn audit_session(snap: &Snapshot, joins: &Joins<'_>, audit: &AuditSession) -> LogonFacts {
+    let leader = audit.leader.and_then(|pid| snap.process(pid));
+    let logind = joins.logind(audit.id, audit.leader);
+    let utmp = joins.utmp(&audit.pids);
+    let ssh = joins.ssh_by_session.get(&audit.id).copied();
+    let clues = &snap.clues;
+    let env = clues.ssh_env.get(&audit.id).filter(|e| e.is_ssh());
+    let logs: &[AuditLogin] = clues.audit_logins.get(&audit.id).map_or(&[], Vec::as_slice);
+    let opened = logs.iter().find(|l| l.kind == AuditLoginKind::SessionOpen);
+    let log_tty = (logs.iter())
+        .filter(|l| l.kind == AuditLoginKind::Login)
+        .find_map(|l| l.terminal.as_deref()?.strip_prefix("/dev/"));
+    let leader_service = leader.and_then(|p| service_of(&p.stat.comm));
+
+    let mut sources: BTreeSet<&'static str> = ["audit"].into_iter().collect();
+    if logind.is_some() {
+        sources.insert("logind");
+    }
+    if utmp.is_some() {
+        sources.insert("utmp");
+    }
+    if ssh.is_some() {
+        sources.insert("sshd");
+    }
+    if !logs.is_empty() {
+        sources.insert("audit log");
+    }
+    if env.is_some() {
+        sources.insert("environment");
+    }
+
+    let basis = if ssh.is_some() || leader_service.is_some() {
+        Basis::Live
+    } else if logind.is_some() {
+        Basis::Logind
+    } else if !logs.is_empty() {
+        Basis::Logs
+    } else if env.is_some() {
+        Basis::Environment
+    } else {
+        Basis::Processes
+    };
+    let uid = audit.loginuid.or(logind.and_then(|l| l.uid));
+    let user = logind
+        .and_then(|l| l.user.clone())
+        .or_else(|| ssh.map(|c| c.user.clone()))
+        .or_else(|| {
+            uid.and_then(|u| snap.account_by_uid(u))
+                .map(|a| a.passwd.name.clone())
+        })
+        .or_else(|| utmp.and_then(|u| text(&u.user)))
+        .or_else(|| opened.and_then(|l| l.acct.clone()))
+        .or_else(|| uid.map(|u| u.to_string()));
+    let service = logind
+        .and_then(|l| l.service.clone())
+        .or_else(|| ssh.map(|_| "sshd".to_owned()))
+        .or_else(|| leader_service.map(str::to_owned))
+        .or_else(|| {
+            (logs.iter())
+                .find_map(|l| service_of_exe(l.exe.as_deref()?))
+                .map(str::to_owned)
+        })
+        .or_else(|| env.map(|_| "sshd".to_owned()));
+    let tty = ssh
+        .and_then(|c| c.ttys.first().cloned())
+        .or_else(|| utmp.and_then(|u| text(&u.line)))
+        .or_else(|| logind.and_then(|l| l.tty.clone()).filter(|t| !t.is_empty()))
+        // The login's terminal before one its processes opened later (a tmux pane).
+        .or_else(|| log_tty.map(str::to_owned))
+        .or_else(|| env.and_then(|e| e.tty.clone()))
+        .or_else(|| audit.ttys.first().cloned());
+    let log_addr = || {
+        logs.iter()
+            .find_map(|l| l.addr.map(|a| a.to_string()).or_else(|| l.hostname.clone()))
+    };
+    let remote_host = ssh
+        .and_then(|c| c.peer.map(|p| p.ip().to_string()))
+        .or_else(|| {
+            logind
+                .and_then(|l| l.remote_host.clone())
+                .filter(|h| !h.is_empty())
+        })
+        .or_else(|| utmp.and_then(|u| text(&u.host)))
+        .or_else(log_addr)
+        .or_else(|| env.and_then(|e| e.client.map(|c| c.ip().to_string())));
+    let has_tty = match ssh {
+        Some(c) => c.has_pty,
+        None => tty.is_some() || logind.is_some_and(|l| l.seat.is_some()),
+    };
+    let remote = remote_host.is_some() || logind.and_then(|l| l.remote).unwrap_or(false);
+    let method = ssh
+        .and_then(|c| joins.method(c.peer))
+        .or_else(|| env.and_then(|e| joins.method(e.client)))
+        .map(str::to_owned);
+    // wtmp's login on the terminal the clues name: the latest by this user before the
+    // session's first process still running.
+    let wtmp_start = || {
+        let line = tty.as_deref()?;
+        let first = audit.start_time?;
+        let latest_ok = first.checked_add(jiff::SignedDuration::from_secs(2)).ok()?;
+        (clues.wtmp_logins.iter())
+            .filter(|r| text(&r.line).as_deref() == Some(line))
+            .filter(|r| user.is_none() || text(&r.user) == user)
+            .filter_map(UtmpRecord::time)
+            .filter(|t| *t <= latest_ok)
+            .max()
+    };
+    let start = logind
+        .and_then(|l| l.started)
+        .or(audit.start_time.filter(|_| basis == Basis::Live))
+        .or_else(|| opened.or(logs.first()).map(|l| l.time))
+        .or_else(wtmp_start)
+        .or(audit.start_time)
+        .or_else(|| utmp.and_then(UtmpRecord::time));
+    let current = SessionRecord {
+        id: audit.id,
+        loginuid: audit.loginuid,
+        basis,
+        written: snap.taken_at,
+        user,
+        service,
+        method,
+        class: logind.and_then(|l| l.class.clone()),
+        remote,
+        remote_host,
+        has_tty,
+        tty,
+        start,
+        sources: sources.iter().map(|s| (*s).to_owned()).collect(),
+    };
+
+    let degraded =
+        logind.and_then(|l| l.state.as_deref()) == Some("closing") || audit.leader.is_none();
+    let starting = |c: &SshConnection| {
+        c.start_time
+            .is_some_and(|t| snap.taken_at.duration_since(t) < STARTING_AT_MOST)
+    };
+    let status = match ssh {
+        Some(c) if c.phase == SshPhase::Pending && starting(c) => SessionStatus::Starting,
+        Some(c) if c.phase == SshPhase::Ending => SessionStatus::Stopping,
+        _ if degraded => SessionStatus::Degraded,
+        _ => SessionStatus::Ok,
+    };
+
+    // The record wins unless this scan has stronger evidence than it was made from; a
+    // login still starting (its terminal not known yet) or already stopping is never
+    // recorded.
+    let record = clues.record(audit.id, audit.loginuid);
+    let (origin, remember) = match record {
+        Some(r) if r.basis >= basis => {
+            // Description names where the facts came from: the record's sources, so that
+            // it does not change either when sshd goes (`state` for a record without them).
+            if r.basis > basis {
+                let recorded: BTreeSet<&'static str> = (r.sources.iter())
+                    .filter_map(|s| SOURCE_NAMES.iter().find(|n| **n == s.as_str()).copied())
+                    .collect();
+                sources = if recorded.is_empty() {
+                    ["audit", "state"].into_iter().collect()
+                } else {
+                    recorded
+                };
+            }
+            (fill_from(r, &current), None)
+        }
+        _ => {
+            let remember = (!status.is_transitional()).then(|| current.clone());
+            (current, remember)
+        }
+    };
+    let logon_type = classify(
+        origin.class.as_deref(),
+        origin.service.as_deref(),
+        origin.has_tty,
+        origin.remote,
+    );
+    let authentication_package = match (origin.service, origin.method) {
+        (Some(s), Some(m)) if s == "sshd" => Some(format!("{s}/{m}")),
+        (s, _) => s,
+    };
+    LogonFacts {
+        logon_id: audit.id.to_string(),
+        user: origin.user,
+        uid,
+        logon_type,
+        authentication_package,
+        start: origin.start,
+        tty: origin.tty,
+        remote_host: origin.remote_host,
+        sources,
+        status,
+        pids: audit.pids.clone(),
+        leader: audit.leader,
+        remember,
+    }
+}
+
+/// A record, with what it lacks taken from this scan.
+fn fill_from(r: &SessionRecord, current: &SessionRecord) -> SessionRecord {
+    let or = |a: &Option<String>, b: &Option<String>| a.clone().or_else(|| b.clone());
+    SessionRecord {
+        user: or(&r.user, &current.user),
+        service: or(&r.service, &current.service),
+        method: or(&r.method, &current.method),
+        class: or(&r.class, &current.class),
+        remote_host: or(&r.remote_host, &current.remote_host),
+        tty: or(&r.tty, &current.tty),
+        start: r.start.or(current.start),
+        ..r.clone()
+    }
 }

@@ -69,7 +69,8 @@ pub fn accounts(
             put(&mut i, "FullName", string(p.full_name.clone()), w);
             put(&mut i, "SID", string(format!("S-1-22-1-{}", p.uid)), w);
             put(&mut i, "SIDType", Some(Value::Uint8(1)), w);
-            put(&mut i, "LocalAccount", Some(Value::Boolean(true)), w);
+            // A directory user (found through NSS) is not defined on this computer.
+            put(&mut i, "LocalAccount", Some(Value::Boolean(!a.from_nss)), w);
             // 512: UF_NORMAL_ACCOUNT.
             put(&mut i, "AccountType", Some(Value::Uint32(512)), w);
             put(&mut i, "Disabled", a.locked.map(Value::Boolean), w);
@@ -182,6 +183,7 @@ pub fn processes(
                 )),
                 w,
             );
+            crate::process_counters::put_counters(&mut i, p, &snap.os, w);
             put(&mut i, "CSName", string(ctx.host), w);
             put(&mut i, "CreationClassName", string("Win32_Process"), w);
             put(
@@ -437,8 +439,10 @@ pub fn shares(
         .collect()
 }
 
-/// `Win32_LoggedOnUser`: each logon session's account (the abstract `Win32_Account`, as
-/// WMI's references name it).
+/// `Win32_LoggedOnUser`: each logon session's account. Windows names the abstract
+/// `Win32_Account` in this reference, which is unambiguous there (a user and a group cannot
+/// share a name); on Linux every user usually has a group of its own name, so the
+/// reference names `Win32_UserAccount`, the class of the instance it resolves to anyway.
 pub fn logged_on_users(
     logons: &[LogonFacts],
     ctx: &Context<'_>,
@@ -455,7 +459,7 @@ pub fn logged_on_users(
                 "Antecedent",
                 Some(path(
                     ctx,
-                    "Win32_Account",
+                    "Win32_UserAccount",
                     vec![("Domain", s(ctx.host)), ("Name", s(user))],
                 )),
                 w,

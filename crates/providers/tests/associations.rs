@@ -132,7 +132,7 @@ fn logon_session_to_account_and_processes_and_back() {
         &e,
         r#"REFERENCES OF {Win32_LogonSession.LogonId="3"} WHERE ResultClass=Win32_LoggedOnUser"#,
         &[
-            r#"Win32_LoggedOnUser.Antecedent="\\\\fixture-host\\root\\cimv2:Win32_Account.Domain=\"fixture-host\",Name=\"bob\"",Dependent="\\\\fixture-host\\root\\cimv2:Win32_LogonSession.LogonId=\"3\"""#,
+            r#"Win32_LoggedOnUser.Antecedent="\\\\fixture-host\\root\\cimv2:Win32_UserAccount.Domain=\"fixture-host\",Name=\"bob\"",Dependent="\\\\fixture-host\\root\\cimv2:Win32_LogonSession.LogonId=\"3\"""#,
         ],
     );
     check(

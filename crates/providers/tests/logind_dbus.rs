@@ -106,7 +106,7 @@ fn logon_sessions_from_logind_over_dbus() {
         "logind's Timestamp, not the leader's start"
     );
     assert_eq!(five.authentication_package.as_deref(), Some("su-l"));
-    assert_eq!(five.logon_type, logon_type::BATCH, "class background");
+    assert_eq!(five.logon_type, Some(logon_type::BATCH), "class background");
     assert_eq!(
         five.status,
         linmgmt_providers::SessionStatus::Degraded,
@@ -116,7 +116,7 @@ fn logon_sessions_from_logind_over_dbus() {
 
     // c7 has no audit session: logind alone.
     let c7 = session(&all, "c7");
-    assert_eq!(c7.logon_type, logon_type::SERVICE, "class manager");
+    assert_eq!(c7.logon_type, Some(logon_type::SERVICE), "class manager");
     assert_eq!(c7.authentication_package.as_deref(), Some("runuser-l"));
     assert_eq!(
         c7.start,
@@ -164,7 +164,7 @@ fn without_a_bus_the_session_files_serve() {
     );
     assert_eq!(
         five.logon_type,
-        logon_type::INTERACTIVE,
+        Some(logon_type::INTERACTIVE),
         "TTY=tty1, class user"
     );
     assert_eq!(five.status, linmgmt_providers::SessionStatus::Ok);

@@ -137,7 +137,7 @@ fn ten_thousand_sessions() {
     assert!(
         logons[1..]
             .iter()
-            .all(|f| f.logon_type == linmgmt_providers::logon_type::REMOTE_INTERACTIVE)
+            .all(|f| f.logon_type == Some(linmgmt_providers::logon_type::REMOTE_INTERACTIVE))
     );
     let servers = server_sessions(&snap.items);
     // Sessions come from peers keyed by (address, user); the generator reuses 500 users.

@@ -10,6 +10,8 @@
 //!   because a pid vanishing mid-scan or an unreadable file is normal, not a failure.
 //! - [`command`]: running external tools (`smbstatus`) behind the [`command::CommandRunner`] trait.
 //! - [`snapshot`]: [`snapshot::scan`] gathers everything in one pass over `/proc`.
+//! - [`identity`]: what tells a session's origin once its opener (sshd, cron) is gone, and
+//!   [`state`]: linmgmt's own record of what it learned about live sessions (`run/linmgmt`).
 //! - [`wake`]: what tells an event watcher to scan again at once (kernel process events,
 //!   inotify on files under the root, logind's session signals), each on a thread of its own.
 //!
@@ -22,10 +24,12 @@
 //! bus address the caller names, as [`LogindSource::Bus`] does.
 
 pub mod command;
+pub mod identity;
 pub mod parse;
 pub mod read;
 mod root;
 pub mod snapshot;
+pub mod state;
 pub mod wake;
 mod warning;
 

@@ -120,6 +120,35 @@ impl Root {
         }
     }
 
+    /// Reads at most `max` bytes from the start of a file (`/proc/<pid>/environ` can be
+    /// megabytes; what is wanted is near its start).
+    pub fn read_prefix(&self, rel: impl AsRef<Path>, max: usize) -> io::Result<Vec<u8>> {
+        let rel = rel.as_ref();
+        self.check(rel)?;
+        let mut buf = Vec::with_capacity(max.min(16 * 1024));
+        fs::File::open(self.path(rel))?
+            .take(max as u64)
+            .read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Reads at most the last `max` bytes of a file, starting at a multiple of `align`
+    /// bytes (whole records of a binary log such as wtmp; 1 for text).
+    pub fn read_tail(&self, rel: impl AsRef<Path>, max: u64, align: u64) -> io::Result<Vec<u8>> {
+        use std::io::{Seek, SeekFrom};
+        let rel = rel.as_ref();
+        self.check(rel)?;
+        let mut file = fs::File::open(self.path(rel))?;
+        let len = file.metadata()?.len();
+        let align = align.max(1);
+        let start = len.saturating_sub(max).div_ceil(align) * align;
+        let want = len.saturating_sub(start);
+        file.seek(SeekFrom::Start(start))?;
+        let mut buf = Vec::with_capacity(want as usize);
+        file.take(want).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
     /// Reads a whole file as lossy UTF-8.
     pub fn read_string(&self, rel: impl AsRef<Path>) -> io::Result<String> {
         let bytes = self.read(rel)?;

@@ -238,10 +238,16 @@ pub struct Snapshot {
     pub nfs_exports: Vec<crate::parse::nfs::NfsExport>,
     /// Accounts: `/etc/passwd`, plus NSS entries for session uids missing there (real host only).
     pub accounts: Vec<Account>,
-    /// Local groups.
+    /// Groups: `/etc/group`, plus NSS entries for the session users' groups and the
+    /// accounts' primary groups missing there (real host only).
     pub groups: Vec<GroupEntry>,
+    /// The operating system's name and kernel release.
+    pub os: crate::read::proc_counters::OsInfo,
     /// Access times of the terminals that sessions use (`pts/0` → atime), for idle time.
     pub tty_atimes: BTreeMap<String, Timestamp>,
+    /// What tells the origin of sessions whose opener (sshd, cron) is gone, and linmgmt's
+    /// own record of this boot's sessions.
+    pub clues: crate::identity::SessionClues,
 }
 
 impl Snapshot {
@@ -284,60 +290,6 @@ impl Snapshot {
     }
 }
 
-/// `btime` is rounded down to the second, which puts every process start up to a second
-/// early. `now - uptime` is exact to 10 ms when `now` is the host's current time; it is used
-/// when it agrees with btime (it does not for a fixture whose uptime is arbitrary).
-fn precise_boot_time(
-    btime: Option<Timestamp>,
-    uptime: Option<f64>,
-    now: Timestamp,
-) -> Option<Timestamp> {
-    let (btime, uptime) = match (btime, uptime) {
-        (Some(b), Some(u)) if u.is_finite() && u >= 0.0 => (b, u),
-        (b, _) => return b,
-    };
-    let precise = now
-        .checked_sub(SignedDuration::from_secs_f64(uptime))
-        .ok()?;
-    let diff = precise.duration_since(btime);
-    if diff >= SignedDuration::ZERO && diff < SignedDuration::from_secs(1) {
-        Some(precise)
-    } else {
-        Some(btime)
-    }
-}
-
-/// The host's boot time as this process first worked it out, by boot id. `now - uptime`
-/// moves by up to 10 ms from scan to scan (`/proc/uptime` has two decimals), and every
-/// start time is derived from it: without this, a watcher comparing two scans would see
-/// every process and session change.
-fn stable_boot_time(
-    root: &Root,
-    boot_id: Option<&str>,
-    computed: Option<Timestamp>,
-) -> Option<Timestamp> {
-    static FIRST: std::sync::Mutex<Option<(String, Timestamp)>> = std::sync::Mutex::new(None);
-    let (Some(id), Some(t)) = (boot_id, computed) else {
-        return computed;
-    };
-    if !root.is_host() {
-        return computed;
-    }
-    let mut first = FIRST.lock().unwrap_or_else(|e| e.into_inner());
-    match &*first {
-        // The same boot and the same second: only the jitter differs.
-        Some((known, at))
-            if known == id && at.duration_since(t).abs() < SignedDuration::from_secs(1) =>
-        {
-            Some(*at)
-        }
-        _ => {
-            *first = Some((id.to_owned(), t));
-            Some(t)
-        }
-    }
-}
-
 /// Scans `root` once and gathers every session source.
 ///
 /// Never fails: whatever could not be read is a warning next to what could.
@@ -352,11 +304,9 @@ pub fn scan(
     let hostname = read_line_file(root, "proc/sys/kernel/hostname").into_items(&mut w);
     let boot_id = read_line_file(root, "proc/sys/kernel/random/boot_id").into_items(&mut w);
     let uptime_seconds = read_uptime(root).into_items(&mut w);
-    let boot_time = stable_boot_time(
-        root,
-        boot_id.as_deref(),
-        precise_boot_time(boot_time, uptime_seconds, now),
-    );
+    // Every time derived from `/proc` is boot time + ticks, so the boot time must be the
+    // same in every scan and every process: the kernel's `btime`, never `now - uptime`
+    // (which moves with the moment it is read; see docs/mapping.md, "Stable values").
 
     // smbstatus takes ~30 ms, mostly loading Samba's configuration and libraries: run it
     // while /proc is read, and drop its answer if no smbd turns out to be running.
@@ -506,8 +456,19 @@ pub fn scan(
         }
     }
 
+    let clues = crate::identity::gather(
+        root,
+        boot_id.as_deref(),
+        opts.utmp_layout,
+        &processes,
+        &audit_sessions,
+        &ssh,
+        &mut w,
+    );
     let utmp = read_utmp_sessions(root, opts, &processes, &index, &mut w);
-    let ssh_auth = if ssh.is_empty() {
+    // The method of each connection, and of logins whose sshd is gone (by the client port
+    // their environment names).
+    let ssh_auth = if ssh.is_empty() && clues.ssh_env.is_empty() {
         Vec::new()
     } else {
         crate::read::read_sshd_logs(root, &opts.sshd_logs).into_items(&mut w)
@@ -528,7 +489,7 @@ pub fn scan(
             read_smb_shares(root, &conf).into_items(&mut w)
         }
     };
-    let (mut accounts, groups) = if opts.accounts {
+    let (mut accounts, mut groups) = if opts.accounts {
         (
             read_accounts(root).into_items(&mut w),
             read_groups(root).into_items(&mut w),
@@ -548,6 +509,7 @@ pub fn scan(
         for uid in uids.difference(&known) {
             accounts.extend(crate::read::nss_account(*uid));
         }
+        crate::read::groups::add_nss_groups(&mut groups, &accounts, &uids);
     }
 
     let mut ttys: BTreeSet<String> = BTreeSet::new();
@@ -586,7 +548,9 @@ pub fn scan(
             nfs_exports,
             accounts,
             groups,
+            os: crate::read::proc_counters::read_os_info(root),
             tty_atimes,
+            clues,
         },
         warnings: w,
     }

@@ -35,7 +35,9 @@ impl<T> Collected<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WarningKind {
-    /// A process disappeared between listing `/proc` and reading its files (normal churn).
+    /// A process disappeared between listing `/proc` and reading its files (normal churn,
+    /// as `ps` sees it: kept for tests and debugging, never shown to users; see
+    /// [`Warning::is_actionable`]).
     Vanished,
     /// EACCES/EPERM: not allowed to read (for example another user's fd directory).
     PermissionDenied,
@@ -83,12 +85,24 @@ impl Warning {
 
     /// A warning from an I/O error, classifying EACCES and ENOENT.
     pub fn io(path: impl Into<PathBuf>, err: &std::io::Error) -> Warning {
+        // ESRCH: a `/proc/<pid>` file opened just before its process was reaped.
+        const ESRCH: i32 = 3;
         let kind = match err.kind() {
             std::io::ErrorKind::PermissionDenied => WarningKind::PermissionDenied,
             std::io::ErrorKind::NotFound => WarningKind::Vanished,
+            _ if err.raw_os_error() == Some(ESRCH) => WarningKind::Vanished,
             _ => WarningKind::Io,
         };
         Warning::new(kind, path, err.to_string())
+    }
+}
+
+impl Warning {
+    /// Whether a user can do something about it (read as root, repair or remove a file,
+    /// install a tool): everything but churn. A process that exits while it is being read
+    /// is normal on a busy host, and `ps` does not warn about it either.
+    pub fn is_actionable(&self) -> bool {
+        !matches!(self.kind, WarningKind::Vanished | WarningKind::Stale)
     }
 }
 
@@ -98,5 +112,24 @@ impl fmt::Display for Warning {
             Some(p) => write!(f, "{:?}: {}: {}", self.kind, p.display(), self.message),
             None => write!(f, "{:?}: {}", self.kind, self.message),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn churn_is_not_actionable() {
+        let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let reaped = std::io::Error::from_raw_os_error(3); // ESRCH
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let w = |e: &std::io::Error| Warning::io("proc/7/cmdline", e);
+        assert_eq!(w(&gone).kind, WarningKind::Vanished);
+        assert_eq!(w(&reaped).kind, WarningKind::Vanished);
+        assert!(!w(&gone).is_actionable() && !w(&reaped).is_actionable());
+        assert!(w(&denied).is_actionable());
+        let corrupt = Warning::new(WarningKind::Parse, "run/utmp", "bad");
+        assert!(corrupt.is_actionable());
     }
 }

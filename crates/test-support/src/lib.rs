@@ -18,7 +18,8 @@
 //! - `//- /path [!flags]`: a file with the following lines as content. Flags: `!escaped`
 //!   (decode `\xNN`, `\0`, `\n`, `\\` in the content), `!denied` (every access at or below the
 //!   path fails with EACCES; with no content a directory is created), `!dir` (create a
-//!   directory), `!symlink` (the content is the link target).
+//!   directory), `!symlink` (the content is the link target), `!private` (mode 0600, its
+//!   directory 0700, as linmgmt's own state under `run/linmgmt` must be).
 //! - `//- process`: one process per line, see [`Proc::parse_line`].
 //! - `//- tcp`: one TCP socket per line (`inode= local= remote= state= uid= lastrcv=`),
 //!   written to `proc/net/tcp` or `tcp6` (IPv6 when either address is IPv6, or with `v6=1`).
@@ -235,6 +236,8 @@ impl Proc {
             pgrp: self.pid as i32,
             session: self.pid as i32,
             tty_nr: self.tty_nr,
+            minflt: 0,
+            majflt: 0,
             utime: 1,
             stime: 1,
             priority: 20,
@@ -659,6 +662,12 @@ impl Fixture {
                 symlink(target, &full).expect("symlink");
             } else {
                 write(dir, path, content.clone());
+            }
+            if has("private") {
+                use std::os::unix::fs::PermissionsExt;
+                let parent = full.parent().expect("parent");
+                fs::set_permissions(parent, fs::Permissions::from_mode(0o700)).expect("chmod");
+                fs::set_permissions(&full, fs::Permissions::from_mode(0o600)).expect("chmod");
             }
         }
         let root = Root::new(dir).with_denied(denied);

@@ -65,6 +65,36 @@ fn system_properties_match_wmi() {
             "CIM_Dependency",
             &["CIM_Dependency"],
         ),
+        // Every property Windows documents (45, as its __PROPERTY_COUNT says).
+        (
+            "Win32_Process",
+            45,
+            Some("CIM_Process"),
+            "CIM_ManagedSystemElement",
+            &[
+                "CIM_Process",
+                "CIM_LogicalElement",
+                "CIM_ManagedSystemElement",
+            ],
+        ),
+        (
+            "Win32_Group",
+            9,
+            Some("Win32_Account"),
+            "CIM_ManagedSystemElement",
+            &[
+                "Win32_Account",
+                "CIM_LogicalElement",
+                "CIM_ManagedSystemElement",
+            ],
+        ),
+        (
+            "Win32_GroupUser",
+            2,
+            Some("CIM_Component"),
+            "CIM_Component",
+            &["CIM_Component"],
+        ),
         (
             "Win32_SessionProcess",
             2,
@@ -109,6 +139,7 @@ fn keys_of_every_class() {
         ("CIM_ManagedSystemElement", &[]),
         ("CIM_LogicalElement", &[]),
         ("CIM_Dependency", &[]),
+        ("CIM_Component", &[]),
         ("Win32_Session", &[]),
         ("Win32_LogonSession", &["LogonId"]),
         ("Win32_Account", &["Name", "Domain"]),
@@ -128,6 +159,7 @@ fn keys_of_every_class() {
         ("Win32_SessionProcess", &["Antecedent", "Dependent"]),
         ("Win32_SessionConnection", &["Antecedent", "Dependent"]),
         ("Win32_ConnectionShare", &["Antecedent", "Dependent"]),
+        ("Win32_GroupUser", &["GroupComponent", "PartComponent"]),
         ("__Event", &[]),
         ("__InstanceOperationEvent", &[]),
         ("__InstanceCreationEvent", &[]),
@@ -300,11 +332,20 @@ fn association_roles() {
         role("Win32_ConnectionShare", "Antecedent"),
         yes("Win32_Share", "Win32_ConnectionShare")
     );
+    assert_eq!(
+        role("Win32_GroupUser", "GroupComponent"),
+        yes("Win32_Group", "Win32_GroupUser")
+    );
+    assert_eq!(
+        role("Win32_GroupUser", "PartComponent"),
+        yes("Win32_Account", "Win32_GroupUser")
+    );
     for name in [
         "Win32_LoggedOnUser",
         "Win32_SessionProcess",
         "Win32_SessionConnection",
         "Win32_ConnectionShare",
+        "Win32_GroupUser",
     ] {
         let c = class(ns, name);
         assert!(c.is_association(), "{name}");

@@ -80,6 +80,8 @@ pub struct GroupEntry {
     pub gid: u32,
     /// Supplementary members.
     pub members: Vec<String>,
+    /// Found through NSS (`getgrgid_r`), not in `/etc/group`: a directory group (LDAP, SSSD).
+    pub from_nss: bool,
 }
 
 /// Parses `/etc/group`; malformed lines are skipped.
@@ -98,6 +100,7 @@ pub fn parse_group(text: &str) -> Vec<GroupEntry> {
                     .filter(|m| !m.is_empty())
                     .map(str::to_string)
                     .collect(),
+                from_nss: false,
             })
         })
         .collect()

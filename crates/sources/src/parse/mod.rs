@@ -5,11 +5,15 @@
 //! sock_diag netlink answer the same [`net::TcpEntry`] rows as `/proc/net/tcp`.
 
 pub mod accounts;
+pub mod audit;
+pub mod environ;
 pub mod logind;
 pub mod net;
 pub mod nfs;
+pub mod os_release;
 pub mod proc;
 pub mod proc_connector;
+pub mod proc_counters;
 pub mod smb;
 pub mod smbconf;
 pub mod sock_diag;

@@ -25,6 +25,10 @@ pub struct Stat {
     pub session: i32,
     /// Controlling terminal device number (0 = none); see [`tty_name`].
     pub tty_nr: u32,
+    /// Minor page faults (served without I/O).
+    pub minflt: u64,
+    /// Major page faults (that needed I/O).
+    pub majflt: u64,
     /// User-mode CPU time in clock ticks.
     pub utime: u64,
     /// Kernel-mode CPU time in clock ticks.
@@ -87,6 +91,8 @@ pub fn parse_stat(bytes: &[u8]) -> Result<Stat, ParseError> {
         session: n(3, "session")? as i32,
         // tty_nr is printed as a signed int; the device number fits in 32 bits.
         tty_nr: n(4, "tty_nr")? as u32,
+        minflt: u(7, "minflt")?,
+        majflt: u(9, "majflt")?,
         utime: u(11, "utime")?,
         stime: u(12, "stime")?,
         priority: n(15, "priority")?,
@@ -101,7 +107,7 @@ pub fn parse_stat(bytes: &[u8]) -> Result<Stat, ParseError> {
 /// Formats a `/proc/<pid>/stat` line with the given fields and zeros elsewhere (for fixtures).
 pub fn format_stat(s: &Stat) -> String {
     format!(
-        "{pid} ({comm}) {state} {ppid} {pgrp} {session} {tty} -1 4194560 0 0 0 0 {ut} {st} 0 0 {prio} {nice} {thr} 0 {start} {vsize} {rss} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+        "{pid} ({comm}) {state} {ppid} {pgrp} {session} {tty} -1 4194560 {minflt} 0 {majflt} 0 {ut} {st} 0 0 {prio} {nice} {thr} 0 {start} {vsize} {rss} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
         pid = s.pid,
         comm = s.comm,
         state = s.state,
@@ -109,6 +115,8 @@ pub fn format_stat(s: &Stat) -> String {
         pgrp = s.pgrp,
         session = s.session,
         tty = s.tty_nr as i32,
+        minflt = s.minflt,
+        majflt = s.majflt,
         ut = s.utime,
         st = s.stime,
         prio = s.priority,
@@ -319,7 +327,7 @@ fn parse_num<T: std::str::FromStr>(
 mod tests {
     use super::*;
 
-    const STAT: &[u8] = b"10086 (sshd) S 10050 10086 10086 0 -1 4194560 1001 0 0 0 3 4 0 0 20 0 1 0 123456 15319040 2617 18446744073709551615 1 1 0 0 0 0 0 4096 81925 0 0 0 17 1 0 0 0 0 0\n";
+    const STAT: &[u8] = b"10086 (sshd) S 10050 10086 10086 0 -1 4194560 1001 0 7 0 3 4 0 0 20 0 1 0 123456 15319040 2617 18446744073709551615 1 1 0 0 0 0 0 4096 81925 0 0 0 17 1 0 0 0 0 0\n";
 
     #[test]
     fn stat_fields() {
@@ -329,6 +337,7 @@ mod tests {
             (10086, "sshd", 'S', 10050)
         );
         assert_eq!((s.utime, s.stime, s.priority, s.num_threads), (3, 4, 20, 1));
+        assert_eq!((s.minflt, s.majflt), (1001, 7));
         assert_eq!(
             (s.starttime, s.vsize, s.rss, s.tty_nr),
             (123456, 15319040, 2617, 0)

@@ -4,8 +4,10 @@
 //! errors into warnings. A source that does not exist on this host (no nfsd, no logind, no
 //! Samba) is an empty result without a warning; a source that exists but fails warns.
 
+pub mod groups;
 pub mod logind_bus;
 pub mod proc;
+pub mod proc_counters;
 pub mod sock_diag;
 
 use std::io;

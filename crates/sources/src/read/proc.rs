@@ -10,6 +10,8 @@ use jiff::Timestamp;
 
 use crate::parse::net::{TcpEntry, parse_tcp_table};
 use crate::parse::proc::{self as p, FdTarget, Ids, Stat};
+use crate::parse::proc_counters::{MemoryStatus, parse_status_memory};
+pub use crate::read::proc_counters::ProcessCounters;
 use crate::{Collected, Root, Warning, WarningKind};
 
 /// Everything read about one process.
@@ -39,6 +41,11 @@ pub struct Process {
     /// Open file descriptors, read only when asked (see `ScanOptions::open_files`) and for
     /// the processes whose sockets are joined (sshd, smbd).
     pub fds: Option<FdSummary>,
+    /// The memory lines of `status`, read with the details (all `None` for kernel threads).
+    pub memory: Option<MemoryStatus>,
+    /// `Win32_Process`'s counters (`io`, `limits`, the fd count), read only on demand by
+    /// [`crate::read::proc_counters::read_counters`].
+    pub counters: Option<ProcessCounters>,
 }
 
 impl Process {
@@ -172,6 +179,8 @@ pub fn read_process_core(
         sessionid,
         exe: None,
         fds: None,
+        memory: None,
+        counters: None,
     })
 }
 
@@ -192,7 +201,10 @@ pub fn read_process_details(
         }
     };
     let status = match root.read_into(path("status"), buf) {
-        Ok(()) => p::parse_status(buf),
+        Ok(()) => {
+            p.memory = Some(parse_status_memory(buf));
+            p::parse_status(buf)
+        }
         Err(e) => {
             warnings.push(Warning::io(path("status"), &e));
             p::Status::default()

@@ -1,0 +1,144 @@
+//! `Win32_Group` and `Win32_GroupUser`: the host's groups (`/etc/group`, plus NSS on the
+//! real host) and who belongs to them, by primary group (the passwd entry's gid) or by the
+//! group's member list (supplementary). docs/mapping.md, "Groups".
+
+use crate::related::Context;
+use crate::{put, string};
+use linmgmt_cim::{ClassDef, Instance, KeyValue, Name, ObjectPath, Value};
+use linmgmt_engine::Warning;
+use linmgmt_sources::Snapshot;
+use linmgmt_sources::parse::accounts::GroupEntry;
+use std::sync::Arc;
+
+/// The namespace of every path built here.
+const CIMV2: &str = "root/cimv2";
+
+/// How a user belongs to a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// The group is the user's primary group (the passwd entry's gid).
+    Primary,
+    /// The group lists the user (`/etc/group`'s fourth field, or NSS).
+    Supplementary,
+}
+
+/// One membership: a group and a member's name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member<'a> {
+    /// The group.
+    pub group: &'a GroupEntry,
+    /// The member's login name.
+    pub user: &'a str,
+    /// Primary when both apply.
+    pub how: Membership,
+}
+
+/// Every membership, group by group in the groups' order: the accounts whose primary group
+/// it is (in passwd order), then the group's listed members not already named. A listed
+/// member without an account is kept (a directory user that NSS was not asked about, or a
+/// stale entry: the file says so, as Windows keeps members it cannot resolve).
+pub fn memberships(snap: &Snapshot) -> Vec<Member<'_>> {
+    let mut out = Vec::new();
+    for group in &snap.groups {
+        let first = out.len();
+        for a in snap.accounts.iter().filter(|a| a.passwd.gid == group.gid) {
+            out.push(Member {
+                group,
+                user: a.passwd.name.as_str(),
+                how: Membership::Primary,
+            });
+        }
+        for m in &group.members {
+            if !out[first..].iter().any(|x: &Member<'_>| x.user == m) {
+                out.push(Member {
+                    group,
+                    user: m.as_str(),
+                    how: Membership::Supplementary,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The reference to a group, as Win32_GroupUser's GroupComponent names it.
+pub fn group_path(ctx: &Context<'_>, name: &str) -> Value {
+    path(ctx, "Win32_Group", name)
+}
+
+fn path(ctx: &Context<'_>, class: &str, name: &str) -> Value {
+    let keys = vec![
+        (Name::new("Domain"), KeyValue::String(ctx.host.to_owned())),
+        (Name::new("Name"), KeyValue::String(name.to_owned())),
+    ];
+    Value::Reference(ObjectPath::instance(class, keys).with_location(ctx.host, CIMV2))
+}
+
+/// `Win32_Group`: every group, SIDs as Samba maps Unix groups (`S-1-22-2-<gid>`). A
+/// viewer sees them all too, as `net localgroup` and `getent group` show every group to
+/// every user. Groups with the same name as an earlier one (a gid listed twice) are left
+/// out: the key is the name.
+pub fn groups(
+    snap: &Snapshot,
+    ctx: &Context<'_>,
+    class: &Arc<ClassDef>,
+    w: &mut Vec<Warning>,
+) -> Vec<Instance> {
+    let mut seen = std::collections::HashSet::new();
+    snap.groups
+        .iter()
+        .filter(|g| seen.insert(g.name.as_str()))
+        .map(|g| {
+            let mut i = Instance::new(class.clone());
+            put(&mut i, "Domain", string(ctx.host), w);
+            put(&mut i, "Name", string(g.name.clone()), w);
+            put(
+                &mut i,
+                "Caption",
+                string(format!("{}\\{}", ctx.host, g.name)),
+                w,
+            );
+            put(&mut i, "SID", string(format!("S-1-22-2-{}", g.gid)), w);
+            // 2: SidTypeGroup, as Samba types its Unix group SIDs.
+            put(&mut i, "SIDType", Some(Value::Uint8(2)), w);
+            put(&mut i, "LocalAccount", Some(Value::Boolean(!g.from_nss)), w);
+            put(&mut i, "Status", string("OK"), w);
+            i
+        })
+        .collect()
+}
+
+/// `Win32_GroupUser`: each membership, GroupComponent the group, PartComponent the user's
+/// `Win32_UserAccount` (the concrete class, as WMI writes it). A viewer sees only their own
+/// memberships: the accounts of other users are not theirs to see.
+pub fn group_users(
+    snap: &Snapshot,
+    viewer: Option<&str>,
+    ctx: &Context<'_>,
+    class: &Arc<ClassDef>,
+    w: &mut Vec<Warning>,
+) -> Vec<Instance> {
+    let mut seen = std::collections::HashSet::new();
+    memberships(snap)
+        .into_iter()
+        .filter(|m| viewer.is_none_or(|v| v == m.user))
+        // One instance per key pair, as for the groups themselves.
+        .filter(|m| seen.insert((m.group.name.as_str(), m.user)))
+        .map(|m| {
+            let mut i = Instance::new(class.clone());
+            put(
+                &mut i,
+                "GroupComponent",
+                Some(group_path(ctx, &m.group.name)),
+                w,
+            );
+            put(
+                &mut i,
+                "PartComponent",
+                Some(path(ctx, "Win32_UserAccount", m.user)),
+                w,
+            );
+            i
+        })
+        .collect()
+}

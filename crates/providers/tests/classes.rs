@@ -1,0 +1,244 @@
+//! The classes around the sessions on fixture roots (issue 11): each
+//! `test_data/classes/NAME.fixture` is scanned through the host provider, and its
+//! Win32_UserAccount, Win32_Group, Win32_GroupUser and Win32_Process instances (list format,
+//! those that exist), then Win32_GroupUser as the user `alice` sees it, must equal
+//! `NAME.out`. A missing or different `.out` fails; `UPDATE_EXPECT=1` writes them. Then the
+//! group associations through the engine, both ways and for a viewer.
+
+use jiff::tz::TimeZone;
+use linmgmt_cim::{Instance, SystemContext};
+use linmgmt_engine::{Engine, QueryOutput};
+use linmgmt_providers::{HostProvider, UserView};
+use linmgmt_render::{Format, RenderOptions, ResultSet, render};
+use linmgmt_schema::Repository;
+use linmgmt_sources::ScanOptions;
+use linmgmt_test_support::golden::{Goldens, cases};
+use linmgmt_test_support::{Fixture, FixtureRoot, now};
+use linmgmt_wql::CompileOptions;
+use std::path::Path;
+use std::sync::Arc;
+
+const CLASSES: &[&str] = &[
+    "Win32_UserAccount",
+    "Win32_Group",
+    "Win32_GroupUser",
+    "Win32_Process",
+];
+
+fn list(instances: Vec<Instance>) -> String {
+    let set = ResultSet {
+        columns: vec![],
+        all_properties: true,
+        instances,
+    };
+    let opts = RenderOptions {
+        color: false,
+        width: None,
+        context: SystemContext {
+            server: "fixture".into(),
+        },
+    };
+    let mut out = Vec::new();
+    render(Format::List, &set, &opts, &mut out).expect("render");
+    String::from_utf8(out).expect("utf-8")
+}
+
+fn host(root: &FixtureRoot) -> Arc<HostProvider> {
+    Arc::new(HostProvider::new(
+        root.root().clone(),
+        ScanOptions::default(),
+        Box::new(root.runner()),
+        TimeZone::UTC,
+        now(),
+    ))
+}
+
+/// The fixture without its leading `#` description lines.
+fn fixture(text: &str) -> FixtureRoot {
+    let body: String = text
+        .lines()
+        .skip_while(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    Fixture::parse(&body).build()
+}
+
+fn run(root: &FixtureRoot) -> String {
+    let repo = Repository::builtin().expect("schema");
+    let ns = repo.namespace("root/cimv2").expect("cimv2");
+    let host = host(root);
+    let mut out = String::new();
+    let mut warnings: Vec<String> = Vec::new();
+    for (viewer, classes) in [(None, CLASSES), (Some("alice"), &["Win32_GroupUser"][..])] {
+        for name in classes {
+            let class = ns.class(name).expect("class").clone();
+            let mut found = Vec::new();
+            let mut w = Vec::new();
+            host.instances_for(&class, viewer, &mut found, &mut w);
+            assert!(
+                w.iter().all(|w| !w.message.starts_with("internal")),
+                "{name} fits the schema: {w:?}"
+            );
+            warnings.extend(w.into_iter().map(|w| w.message));
+            if !found.is_empty() {
+                let seen_by = viewer.map_or(String::new(), |v| format!(" (seen by {v})"));
+                out.push_str(&format!("== {name}{seen_by}\n{}", list(found)));
+            }
+        }
+    }
+    warnings.sort();
+    warnings.dedup();
+    if !warnings.is_empty() {
+        out.push_str(&format!("== warnings\n{}\n", warnings.join("\n")));
+    }
+    out
+}
+
+#[test]
+fn fixture_goldens() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/classes");
+    let mut goldens = Goldens::new();
+    for path in cases(&dir, "fixture") {
+        let text = std::fs::read_to_string(&path).expect("read");
+        goldens.check(&path.with_extension("out"), &run(&fixture(&text)));
+    }
+    goldens.finish(2);
+}
+
+fn engine(root: &FixtureRoot, viewer: Option<&str>) -> Engine {
+    let host = host(root);
+    let repo = Arc::new(Repository::builtin().expect("schema"));
+    let mut engine = Engine::new(
+        repo,
+        SystemContext {
+            server: "fixture-host".into(),
+        },
+        CompileOptions::default(),
+    );
+    match viewer {
+        Some(user) => engine.register(Arc::new(UserView::new(host, user))),
+        None => engine.register(host),
+    }
+    engine
+}
+
+/// The `__RELPATH`s of a query's results, sorted, or the error.
+fn paths(engine: &Engine, query: &str) -> Vec<String> {
+    match engine.query("root/cimv2", query) {
+        Ok(answer) => match answer.value {
+            QueryOutput::Instances(set) => {
+                let mut paths: Vec<String> = set
+                    .instances
+                    .iter()
+                    .map(|i| i.path().map(|p| p.to_string()).unwrap_or_default())
+                    .collect();
+                paths.sort();
+                paths
+            }
+            QueryOutput::Classes(classes) => classes.iter().map(|c| c.name.to_string()).collect(),
+        },
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+fn groups_root() -> FixtureRoot {
+    fixture(include_str!("../test_data/classes/01_groups.fixture"))
+}
+
+const ALICE: &str = r#"{Win32_UserAccount.Domain="fixture-host",Name="alice"}"#;
+
+fn group(name: &str) -> String {
+    format!(r#"Win32_Group.Domain="fixture-host",Name="{name}""#)
+}
+
+fn user(name: &str) -> String {
+    format!(r#"Win32_UserAccount.Domain="fixture-host",Name="{name}""#)
+}
+
+#[test]
+fn account_to_groups_and_back() {
+    let root = groups_root();
+    let e = engine(&root, None);
+    let alice_groups = vec![
+        group("alice"),
+        group("staff"),
+        group("sudo"),
+        group("users"),
+    ];
+    for query in [
+        format!("ASSOCIATORS OF {ALICE} WHERE ResultClass=Win32_Group"),
+        format!("ASSOCIATORS OF {ALICE} WHERE AssocClass=Win32_GroupUser"),
+        format!("ASSOCIATORS OF {ALICE} WHERE ResultRole=GroupComponent"),
+        // The base class names the same account.
+        r#"ASSOCIATORS OF {Win32_Account.Domain="fixture-host",Name="alice"} WHERE ResultClass=Win32_Group"#.into(),
+    ] {
+        assert_eq!(paths(&e, &query), alice_groups, "{query}");
+    }
+    assert_eq!(
+        paths(
+            &e,
+            &format!("REFERENCES OF {ALICE} WHERE ResultClass=Win32_GroupUser")
+        )
+        .len(),
+        4
+    );
+    // Primary (bob's gid 100) and supplementary (alice listed) members; ghost has no account.
+    assert_eq!(
+        paths(
+            &e,
+            r#"ASSOCIATORS OF {Win32_Group.Domain="fixture-host",Name="users"} WHERE ResultClass=Win32_UserAccount"#
+        ),
+        vec![user("alice"), user("bob")]
+    );
+    assert_eq!(
+        paths(
+            &e,
+            r#"ASSOCIATORS OF {Win32_Group.Domain="fixture-host",Name="sudo"}"#
+        ),
+        vec![user("alice"), user("bob")]
+    );
+    assert_eq!(
+        paths(
+            &e,
+            r#"ASSOCIATORS OF {Win32_Group.Domain="fixture-host",Name="wheel"}"#
+        ),
+        Vec::<String>::new()
+    );
+    // carol's primary gid has no group: no groups, and no error.
+    assert_eq!(
+        paths(
+            &e,
+            r#"ASSOCIATORS OF {Win32_UserAccount.Domain="fixture-host",Name="carol"} WHERE ResultClass=Win32_Group"#
+        ),
+        Vec::<String>::new()
+    );
+    // Win32_Account holds users and groups, as on Windows.
+    assert_eq!(paths(&e, "SELECT * FROM Win32_Account").len(), 4 + 6);
+    assert_eq!(
+        paths(&e, "SELECT * FROM Win32_Group WHERE SID = 'S-1-22-2-27'"),
+        vec![group("sudo")]
+    );
+}
+
+#[test]
+fn a_user_sees_every_group_and_only_their_memberships() {
+    let root = groups_root();
+    let e = engine(&root, Some("bob"));
+    assert_eq!(paths(&e, "SELECT * FROM Win32_Group").len(), 6);
+    assert_eq!(
+        paths(
+            &e,
+            r#"ASSOCIATORS OF {Win32_UserAccount.Domain="fixture-host",Name="bob"} WHERE ResultClass=Win32_Group"#
+        ),
+        vec![group("staff"), group("sudo"), group("users")]
+    );
+    // The group's other members are not bob's to see.
+    assert_eq!(
+        paths(
+            &e,
+            r#"ASSOCIATORS OF {Win32_Group.Domain="fixture-host",Name="users"} WHERE ResultClass=Win32_UserAccount"#
+        ),
+        vec![user("bob")]
+    );
+    assert_eq!(paths(&e, "SELECT * FROM Win32_GroupUser").len(), 3);
+}
