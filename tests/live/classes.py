@@ -11,7 +11,11 @@ Python 3 standard library only.
 """
 
 import grp
+import json
 import os
+import shutil
+import tempfile
+import time
 import pwd
 import resource
 import subprocess
@@ -237,6 +241,55 @@ def check_process_counters(rep, lm):
         helper.wait()
 
 
+def check_script_queries(rep, lm):
+    """The queries real scripts send with a number as a key value, and the "created or
+    deleted" event filter, on the live host: each answers, and with what /proc says."""
+    root_session, why = lm.query("SELECT LogonId FROM Win32_LogonSession WHERE LogonId = '0'")
+    rep.check(bool(root_session), "live: the System session 0 exists", why)
+    for wql, want in [
+        ("Associators of {Win32_LogonSession.LogonId=0} Where AssocClass=Win32_LoggedOnUser Role=Dependent",
+         lambda r: [x.get("Name") for x in r] == ["root"]),
+        ("ASSOCIATORS OF {Win32_LogonSession.LogonId=0} WHERE ResultClass = Win32_Process",
+         lambda r: 1 in {x.get("Handle") and int(x["Handle"]) for x in r}),
+        ("Associators of {Win32_process.Handle=1}",
+         lambda r: any(x.get("LogonId") == "0" for x in r)),
+        ("ASSOCIATORS OF {CIM_Process.Handle=1} where classdefsonly",
+         lambda r: "Win32_LogonSession" in {x.get("__CLASS") or x.get("Name") for x in r}),
+        ("REFERENCES OF {Win32_Process=1} WHERE ClassDefsOnly",
+         lambda r: "Win32_SessionProcess" in {x.get("__CLASS") or x.get("Name") for x in r}),
+    ]:
+        got, why = lm.query(wql)
+        ok = got is not None and want(got)
+        rep.check(ok, "live script query: %s" % wql, why or [
+            {k: x.get(k) for k in ("__CLASS", "Name", "Handle", "LogonId") if k in x} for x in got[:5]])
+    rc, out, err = lm.run(["get", "Win32_Process=1", "--format", "json"])
+    rep.check(rc == 0 and '"ProcessId": 1' in out, "live: linmgmt get Win32_Process=1", err.strip()[-300:])
+    # The event's own __CLASS in WHERE: a process started and ended yields exactly a
+    # creation and a deletion.
+    probe_dir = tempfile.mkdtemp()
+    probe = os.path.join(probe_dir, "lmprobe%d" % (os.getpid() % 100000))
+    shutil.copy(shutil.which("sleep"), probe)
+    watch = subprocess.Popen(
+        [lm.path, "watch",
+         "SELECT * FROM __InstanceOperationEvent WITHIN 1 WHERE (__Class = '__InstanceCreationEvent' "
+         "OR __Class = '__InstanceDeletionEvent') AND TargetInstance ISA 'Win32_Process' "
+         "AND TargetInstance.Name = '%s'" % os.path.basename(probe),
+         "--format", "json", "--count", "2"],
+        env=lm.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.5)
+    subprocess.run([probe, "0.5"])
+    try:
+        out, err = watch.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        watch.kill()
+        out, err = watch.communicate()
+    shutil.rmtree(probe_dir, ignore_errors=True)
+    classes = [json.loads(line).get("__CLASS") for line in out.decode().splitlines() if line.strip()]
+    rep.check(classes == ["__InstanceCreationEvent", "__InstanceDeletionEvent"],
+              "live: an event filter on the event's own __CLASS gives a creation and a deletion",
+              classes or err.decode()[-300:])
+
+
 def main():
     import argparse
 
@@ -258,6 +311,7 @@ def main():
     lm = run_live.Linmgmt(os.path.abspath(args.linmgmt), dict(os.environ), args.verbose)
     check_groups(rep, lm)
     check_process_counters(rep, lm)
+    check_script_queries(rep, lm)
     rep.summary(0)
     return 1 if rep.failed else 0
 

@@ -917,6 +917,7 @@ def main():
         live.check_associations(rep, lm)
         classes.check_groups(rep, lm)
         classes.check_process_counters(rep, lm)
+        classes.check_script_queries(rep, lm)
         live.logout()
         live.check_gone(rep, lm)
         identity.run(live, rep, lm, sys.modules[__name__])
