@@ -3,7 +3,7 @@
 //! A missing or different `.out` fails; `UPDATE_EXPECT=1` writes them
 //! (`linmgmt_test_support::golden`).
 
-use linmgmt_cim::SystemContext;
+use linmgmt_cim::{SystemContext, WbemStatus};
 use linmgmt_engine::{Engine, MemoryProvider, QueryOutput};
 use linmgmt_render::{Format, RenderOptions, render, render_classes};
 use linmgmt_schema::Repository;
@@ -11,6 +11,7 @@ use linmgmt_test_support::golden::{Goldens, cases};
 use linmgmt_wql::CompileOptions;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 fn engine() -> Engine {
     let repo = Arc::new(Repository::builtin().expect("schema loads"));
@@ -167,4 +168,30 @@ fn get_by_path() {
         r#"Win32_LogonSession.LogonId="3" "#,
         Err("WBEM_E_INVALID_OBJECT_PATH (0x8004103A): whitespace is not allowed in object paths"),
     );
+}
+
+/// The request deadline: an engine whose deadline has passed answers `WBEM_E_TIMED_OUT`
+/// instead of finishing; one with time left, or none (the CLI), answers as usual.
+fn check_deadline(query: &str) {
+    let engine = engine();
+    let late = engine.with_deadline(Instant::now() - Duration::from_millis(1));
+    let err = late.query("root/cimv2", query).expect_err("times out");
+    assert_eq!(err.status, WbemStatus::TimedOut, "{query}: {err}");
+    assert!(err.message.contains("deadline"), "{}", err.message);
+    let in_time = engine.with_deadline(Instant::now() + Duration::from_secs(60));
+    assert!(in_time.query("root/cimv2", query).is_ok(), "{query}");
+    // Without a deadline (the CLI) nothing changes.
+    assert!(engine.query("root/cimv2", query).is_ok(), "{query}");
+}
+
+#[test]
+fn a_passed_deadline_stops_data_queries() {
+    check_deadline("SELECT * FROM Win32_LogonSession");
+    check_deadline("SELECT * FROM CIM_ManagedSystemElement WHERE Name LIKE '%a%'");
+}
+
+#[test]
+fn a_passed_deadline_stops_association_walks() {
+    check_deadline("ASSOCIATORS OF {Win32_LogonSession.LogonId=\"3\"}");
+    check_deadline("REFERENCES OF {Win32_LogonSession.LogonId=\"3\"}");
 }

@@ -2,15 +2,11 @@
 //! account, and Samba's real sample with its tree connects and share. Each check runs one
 //! query and compares the `__RELPATH`s of the results (sorted), or the error.
 
-use jiff::tz::TimeZone;
-use linmgmt_cim::SystemContext;
 use linmgmt_engine::{Engine, QueryOutput};
-use linmgmt_providers::{HostProvider, UserView};
-use linmgmt_schema::Repository;
-use linmgmt_sources::ScanOptions;
-use linmgmt_test_support::{Fixture, FixtureRoot, now};
-use linmgmt_wql::CompileOptions;
-use std::sync::Arc;
+use linmgmt_test_support::{Fixture, FixtureRoot};
+
+mod common;
+use common::engine;
 
 const HOST: &str = r#"
 //- process
@@ -42,29 +38,6 @@ fn root() -> FixtureRoot {
     let sample = include_str!("../test_data/05_samba.fixture");
     let smbstatus = &sample[sample.find("//- /smbstatus.json").expect("sample")..];
     Fixture::parse(&format!("{HOST}{smbstatus}")).build()
-}
-
-fn engine(root: &FixtureRoot, viewer: Option<&str>) -> Engine {
-    let host = Arc::new(HostProvider::new(
-        root.root().clone(),
-        ScanOptions::default(),
-        Box::new(root.runner()),
-        TimeZone::UTC,
-        now(),
-    ));
-    let repo = Arc::new(Repository::builtin().expect("schema"));
-    let mut engine = Engine::new(
-        repo,
-        SystemContext {
-            server: "fixture-host".into(),
-        },
-        CompileOptions::default(),
-    );
-    match viewer {
-        Some(user) => engine.register(Arc::new(UserView::new(host, user))),
-        None => engine.register(host),
-    }
-    engine
 }
 
 fn check(engine: &Engine, query: &str, expect: &[&str]) {

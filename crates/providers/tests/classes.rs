@@ -5,18 +5,14 @@
 //! `NAME.out`. A missing or different `.out` fails; `UPDATE_EXPECT=1` writes them. Then the
 //! group associations through the engine, both ways and for a viewer.
 
-use jiff::tz::TimeZone;
-use linmgmt_cim::{Instance, SystemContext};
 use linmgmt_engine::{Engine, QueryOutput};
-use linmgmt_providers::{HostProvider, UserView};
-use linmgmt_render::{Format, RenderOptions, ResultSet, render};
 use linmgmt_schema::Repository;
-use linmgmt_sources::ScanOptions;
 use linmgmt_test_support::golden::{Goldens, cases};
-use linmgmt_test_support::{Fixture, FixtureRoot, now};
-use linmgmt_wql::CompileOptions;
+use linmgmt_test_support::{Fixture, FixtureRoot};
 use std::path::Path;
-use std::sync::Arc;
+
+mod common;
+use common::{engine, host, list};
 
 const CLASSES: &[&str] = &[
     "Win32_UserAccount",
@@ -24,34 +20,6 @@ const CLASSES: &[&str] = &[
     "Win32_GroupUser",
     "Win32_Process",
 ];
-
-fn list(instances: Vec<Instance>) -> String {
-    let set = ResultSet {
-        columns: vec![],
-        all_properties: true,
-        instances,
-    };
-    let opts = RenderOptions {
-        color: false,
-        width: None,
-        context: SystemContext {
-            server: "fixture".into(),
-        },
-    };
-    let mut out = Vec::new();
-    render(Format::List, &set, &opts, &mut out).expect("render");
-    String::from_utf8(out).expect("utf-8")
-}
-
-fn host(root: &FixtureRoot) -> Arc<HostProvider> {
-    Arc::new(HostProvider::new(
-        root.root().clone(),
-        ScanOptions::default(),
-        Box::new(root.runner()),
-        TimeZone::UTC,
-        now(),
-    ))
-}
 
 /// The fixture without its leading `#` description lines.
 fn fixture(text: &str) -> FixtureRoot {
@@ -103,23 +71,6 @@ fn fixture_goldens() {
         goldens.check(&path.with_extension("out"), &run(&fixture(&text)));
     }
     goldens.finish(2);
-}
-
-fn engine(root: &FixtureRoot, viewer: Option<&str>) -> Engine {
-    let host = host(root);
-    let repo = Arc::new(Repository::builtin().expect("schema"));
-    let mut engine = Engine::new(
-        repo,
-        SystemContext {
-            server: "fixture-host".into(),
-        },
-        CompileOptions::default(),
-    );
-    match viewer {
-        Some(user) => engine.register(Arc::new(UserView::new(host, user))),
-        None => engine.register(host),
-    }
-    engine
 }
 
 /// The `__RELPATH`s of a query's results, sorted, or the error.

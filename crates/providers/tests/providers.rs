@@ -4,16 +4,18 @@
 //! `UPDATE_EXPECT=1` writes them (`linmgmt_test_support::golden`).
 
 use jiff::tz::TimeZone;
-use linmgmt_cim::{ClassDef, Instance, SystemContext};
+use linmgmt_cim::ClassDef;
 use linmgmt_engine::Warning;
 use linmgmt_providers::{logon_instances, logon_sessions, server_instances, server_sessions};
-use linmgmt_render::{Format, RenderOptions, ResultSet, render};
 use linmgmt_schema::Repository;
 use linmgmt_sources::{ScanOptions, scan};
 use linmgmt_test_support::golden::{Goldens, cases};
 use linmgmt_test_support::{Fixture, many_sessions, now};
 use std::path::Path;
 use std::sync::Arc;
+
+mod common;
+use common::list;
 
 fn classes() -> (Arc<ClassDef>, Arc<ClassDef>) {
     let repo = Repository::builtin().expect("schema");
@@ -29,24 +31,6 @@ fn options() -> ScanOptions {
         session_open_files: true,
         ..ScanOptions::default()
     }
-}
-
-fn list(instances: Vec<Instance>) -> String {
-    let set = ResultSet {
-        columns: vec![],
-        all_properties: true,
-        instances,
-    };
-    let opts = RenderOptions {
-        color: false,
-        width: None,
-        context: SystemContext {
-            server: "fixture".into(),
-        },
-    };
-    let mut out = Vec::new();
-    render(Format::List, &set, &opts, &mut out).expect("render");
-    String::from_utf8(out).expect("utf-8")
 }
 
 /// Scans a fixture and renders both classes plus the scan's warnings.
