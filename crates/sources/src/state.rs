@@ -166,18 +166,19 @@ pub fn load(root: &Root, boot_id: &str) -> Collected<Records> {
     }
 }
 
+/// Missing, or not ours to read: nothing is recorded, and there is nothing to warn about.
+fn absent(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+    )
+}
+
 /// The file's text when it is there, readable and trustworthy.
 fn read_file(root: &Root, w: &mut Vec<Warning>) -> Option<String> {
     match root.metadata(STATE_DIR) {
         Ok(_) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-            ) =>
-        {
-            return None;
-        }
+        Err(e) if absent(&e) => return None,
         Err(e) => {
             w.push(Warning::io(STATE_DIR, &e));
             return None;
@@ -189,14 +190,7 @@ fn read_file(root: &Root, w: &mut Vec<Warning>) -> Option<String> {
     }
     let meta = match fs::symlink_metadata(root.path(SESSIONS_FILE)) {
         Ok(m) => m,
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-            ) =>
-        {
-            return None;
-        }
+        Err(e) if absent(&e) => return None,
         Err(e) => {
             w.push(Warning::io(SESSIONS_FILE, &e));
             return None;
