@@ -103,30 +103,15 @@ pub(crate) fn put_counters(i: &mut Instance, p: &Process, os: &OsInfo, w: &mut V
         }),
         w,
     );
-    put(
-        i,
-        "ReadOperationCount",
-        io.map(|io| Value::Uint64(io.syscr)),
-        w,
-    );
-    put(
-        i,
-        "WriteOperationCount",
-        io.map(|io| Value::Uint64(io.syscw)),
-        w,
-    );
-    put(
-        i,
-        "ReadTransferCount",
-        io.map(|io| Value::Uint64(io.rchar)),
-        w,
-    );
-    put(
-        i,
-        "WriteTransferCount",
-        io.map(|io| Value::Uint64(io.wchar)),
-        w,
-    );
+    // /proc/PID/io: every read and write, as Windows counts them (not only storage).
+    for (name, value) in [
+        ("ReadOperationCount", io.map(|io| io.syscr)),
+        ("WriteOperationCount", io.map(|io| io.syscw)),
+        ("ReadTransferCount", io.map(|io| io.rchar)),
+        ("WriteTransferCount", io.map(|io| io.wchar)),
+    ] {
+        put(i, name, value.map(Value::Uint64), w);
+    }
     // RLIMIT_RSS, in kilobytes; unlimited (the default) has no number to show.
     put(
         i,

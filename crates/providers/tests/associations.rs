@@ -6,7 +6,7 @@ use linmgmt_engine::{Engine, QueryOutput};
 use linmgmt_test_support::{Fixture, FixtureRoot};
 
 mod common;
-use common::engine;
+use common::{engine, relpaths};
 
 const HOST: &str = r#"
 //- process
@@ -41,21 +41,7 @@ fn root() -> FixtureRoot {
 }
 
 fn check(engine: &Engine, query: &str, expect: &[&str]) {
-    let got = match engine.query("root/cimv2", query) {
-        Ok(answer) => match answer.value {
-            QueryOutput::Instances(set) => {
-                let mut paths: Vec<String> = set
-                    .instances
-                    .iter()
-                    .map(|i| i.path().map(|p| p.to_string()).unwrap_or_default())
-                    .collect();
-                paths.sort();
-                paths
-            }
-            QueryOutput::Classes(classes) => classes.iter().map(|c| c.name.to_string()).collect(),
-        },
-        Err(e) => vec![e.to_string()],
-    };
+    let got = relpaths(engine, query);
     assert_eq!(got, expect, "{query}");
 }
 

@@ -5,14 +5,13 @@
 //! `NAME.out`. A missing or different `.out` fails; `UPDATE_EXPECT=1` writes them. Then the
 //! group associations through the engine, both ways and for a viewer.
 
-use linmgmt_engine::{Engine, QueryOutput};
 use linmgmt_schema::Repository;
 use linmgmt_test_support::golden::{Goldens, cases};
 use linmgmt_test_support::{Fixture, FixtureRoot};
 use std::path::Path;
 
 mod common;
-use common::{engine, host, list};
+use common::{engine, host, list, relpaths};
 
 const CLASSES: &[&str] = &[
     "Win32_UserAccount",
@@ -73,25 +72,6 @@ fn fixture_goldens() {
     goldens.finish(2);
 }
 
-/// The `__RELPATH`s of a query's results, sorted, or the error.
-fn paths(engine: &Engine, query: &str) -> Vec<String> {
-    match engine.query("root/cimv2", query) {
-        Ok(answer) => match answer.value {
-            QueryOutput::Instances(set) => {
-                let mut paths: Vec<String> = set
-                    .instances
-                    .iter()
-                    .map(|i| i.path().map(|p| p.to_string()).unwrap_or_default())
-                    .collect();
-                paths.sort();
-                paths
-            }
-            QueryOutput::Classes(classes) => classes.iter().map(|c| c.name.to_string()).collect(),
-        },
-        Err(e) => vec![e.to_string()],
-    }
-}
-
 fn groups_root() -> FixtureRoot {
     fixture(include_str!("../test_data/classes/01_groups.fixture"))
 }
@@ -123,10 +103,10 @@ fn account_to_groups_and_back() {
         // The base class names the same account.
         r#"ASSOCIATORS OF {Win32_Account.Domain="fixture-host",Name="alice"} WHERE ResultClass=Win32_Group"#.into(),
     ] {
-        assert_eq!(paths(&e, &query), alice_groups, "{query}");
+        assert_eq!(relpaths(&e, &query), alice_groups, "{query}");
     }
     assert_eq!(
-        paths(
+        relpaths(
             &e,
             &format!("REFERENCES OF {ALICE} WHERE ResultClass=Win32_GroupUser")
         )
@@ -135,21 +115,21 @@ fn account_to_groups_and_back() {
     );
     // Primary (bob's gid 100) and supplementary (alice listed) members; ghost has no account.
     assert_eq!(
-        paths(
+        relpaths(
             &e,
             r#"ASSOCIATORS OF {Win32_Group.Domain="fixture-host",Name="users"} WHERE ResultClass=Win32_UserAccount"#
         ),
         vec![user("alice"), user("bob")]
     );
     assert_eq!(
-        paths(
+        relpaths(
             &e,
             r#"ASSOCIATORS OF {Win32_Group.Domain="fixture-host",Name="sudo"}"#
         ),
         vec![user("alice"), user("bob")]
     );
     assert_eq!(
-        paths(
+        relpaths(
             &e,
             r#"ASSOCIATORS OF {Win32_Group.Domain="fixture-host",Name="wheel"}"#
         ),
@@ -157,16 +137,16 @@ fn account_to_groups_and_back() {
     );
     // carol's primary gid has no group: no groups, and no error.
     assert_eq!(
-        paths(
+        relpaths(
             &e,
             r#"ASSOCIATORS OF {Win32_UserAccount.Domain="fixture-host",Name="carol"} WHERE ResultClass=Win32_Group"#
         ),
         Vec::<String>::new()
     );
     // Win32_Account holds users and groups, as on Windows.
-    assert_eq!(paths(&e, "SELECT * FROM Win32_Account").len(), 4 + 6);
+    assert_eq!(relpaths(&e, "SELECT * FROM Win32_Account").len(), 4 + 6);
     assert_eq!(
-        paths(&e, "SELECT * FROM Win32_Group WHERE SID = 'S-1-22-2-27'"),
+        relpaths(&e, "SELECT * FROM Win32_Group WHERE SID = 'S-1-22-2-27'"),
         vec![group("sudo")]
     );
 }
@@ -175,9 +155,9 @@ fn account_to_groups_and_back() {
 fn a_user_sees_every_group_and_only_their_memberships() {
     let root = groups_root();
     let e = engine(&root, Some("bob"));
-    assert_eq!(paths(&e, "SELECT * FROM Win32_Group").len(), 6);
+    assert_eq!(relpaths(&e, "SELECT * FROM Win32_Group").len(), 6);
     assert_eq!(
-        paths(
+        relpaths(
             &e,
             r#"ASSOCIATORS OF {Win32_UserAccount.Domain="fixture-host",Name="bob"} WHERE ResultClass=Win32_Group"#
         ),
@@ -185,11 +165,11 @@ fn a_user_sees_every_group_and_only_their_memberships() {
     );
     // The group's other members are not bob's to see.
     assert_eq!(
-        paths(
+        relpaths(
             &e,
             r#"ASSOCIATORS OF {Win32_Group.Domain="fixture-host",Name="users"} WHERE ResultClass=Win32_UserAccount"#
         ),
         vec![user("bob")]
     );
-    assert_eq!(paths(&e, "SELECT * FROM Win32_GroupUser").len(), 3);
+    assert_eq!(relpaths(&e, "SELECT * FROM Win32_GroupUser").len(), 3);
 }

@@ -5,7 +5,7 @@
 
 use jiff::tz::TimeZone;
 use linmgmt_cim::{Instance, SystemContext};
-use linmgmt_engine::Engine;
+use linmgmt_engine::{Engine, QueryOutput};
 use linmgmt_providers::{HostProvider, UserView};
 use linmgmt_render::{Format, RenderOptions, ResultSet, render};
 use linmgmt_schema::Repository;
@@ -60,4 +60,23 @@ pub fn list(instances: Vec<Instance>) -> String {
     let mut out = Vec::new();
     render(Format::List, &set, &opts, &mut out).expect("render");
     String::from_utf8(out).expect("utf-8")
+}
+
+/// A query's answer as sorted `__RELPATH`s (class names for ClassDefsOnly), or its error.
+pub fn relpaths(engine: &Engine, query: &str) -> Vec<String> {
+    match engine.query("root/cimv2", query) {
+        Ok(answer) => match answer.value {
+            QueryOutput::Instances(set) => {
+                let mut paths: Vec<String> = set
+                    .instances
+                    .iter()
+                    .map(|i| i.path().map(|p| p.to_string()).unwrap_or_default())
+                    .collect();
+                paths.sort();
+                paths
+            }
+            QueryOutput::Classes(classes) => classes.iter().map(|c| c.name.to_string()).collect(),
+        },
+        Err(e) => vec![e.to_string()],
+    }
 }
