@@ -2,16 +2,13 @@
 //! real host) and who belongs to them, by primary group (the passwd entry's gid) or by the
 //! group's member list (supplementary). docs/mapping.md, "Groups".
 
-use crate::related::Context;
+use crate::related::{self, Context, account, s};
 use crate::{put, string};
-use linmgmt_cim::{ClassDef, Instance, KeyValue, Name, ObjectPath, Value};
+use linmgmt_cim::{ClassDef, Instance, Value};
 use linmgmt_engine::Warning;
 use linmgmt_sources::Snapshot;
 use linmgmt_sources::parse::accounts::GroupEntry;
 use std::sync::Arc;
-
-/// The namespace of every path built here.
-const CIMV2: &str = "root/cimv2";
 
 /// How a user belongs to a group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,12 +63,9 @@ pub fn group_path(ctx: &Context<'_>, name: &str) -> Value {
     path(ctx, "Win32_Group", name)
 }
 
+/// A reference to an account or a group of this host.
 fn path(ctx: &Context<'_>, class: &str, name: &str) -> Value {
-    let keys = vec![
-        (Name::new("Domain"), KeyValue::String(ctx.host.to_owned())),
-        (Name::new("Name"), KeyValue::String(name.to_owned())),
-    ];
-    Value::Reference(ObjectPath::instance(class, keys).with_location(ctx.host, CIMV2))
+    related::path(ctx, class, vec![("Domain", s(ctx.host)), ("Name", s(name))])
 }
 
 /// `Win32_Group`: every group, SIDs as Samba maps Unix groups (`S-1-22-2-<gid>`). A
@@ -89,19 +83,9 @@ pub fn groups(
         .iter()
         .filter(|g| seen.insert(g.name.as_str()))
         .map(|g| {
-            let mut i = Instance::new(class.clone());
-            put(&mut i, "Domain", string(ctx.host), w);
-            put(&mut i, "Name", string(g.name.clone()), w);
-            put(
-                &mut i,
-                "Caption",
-                string(format!("{}\\{}", ctx.host, g.name)),
-                w,
-            );
-            put(&mut i, "SID", string(format!("S-1-22-2-{}", g.gid)), w);
-            // 2: SidTypeGroup, as Samba types its Unix group SIDs.
-            put(&mut i, "SIDType", Some(Value::Uint8(2)), w);
-            put(&mut i, "LocalAccount", Some(Value::Boolean(!g.from_nss)), w);
+            // SIDType 2: SidTypeGroup, as Samba types its Unix group SIDs.
+            let sid = format!("S-1-22-2-{}", g.gid);
+            let mut i = account(class, ctx, &g.name, sid, 2, !g.from_nss, w);
             put(&mut i, "Status", string("OK"), w);
             i
         })

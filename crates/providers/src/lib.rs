@@ -338,13 +338,17 @@ impl HostProvider {
                     linmgmt_sources::read::proc_counters::read_counters(&self.root, p, &mut buf);
                 }
             }
-            let logons = logon_sessions(&snap.items);
+            // The join runs now only when its answers are to be recorded (as root);
+            // otherwise it waits for a class that needs it, as before.
+            let logons = OnceLock::new();
             if linmgmt_sources::state::may_write() {
-                remember(&self.root, &mut snap, &logons, self.now);
+                let facts = logon_sessions(&snap.items);
+                remember(&self.root, &mut snap, &facts, self.now);
+                let _ = logons.set(facts);
             }
             Scan {
                 snapshot: snap,
-                logons: OnceLock::from(logons),
+                logons,
                 servers: OnceLock::new(),
             }
         })

@@ -24,12 +24,14 @@ pub struct Context<'a> {
     pub time_zone: &'a TimeZone,
 }
 
-fn path(ctx: &Context<'_>, class: &str, keys: Vec<(&str, KeyValue)>) -> Value {
+/// A reference to an instance of this host's `root/cimv2`.
+pub(crate) fn path(ctx: &Context<'_>, class: &str, keys: Vec<(&str, KeyValue)>) -> Value {
     let keys = keys.into_iter().map(|(k, v)| (Name::new(k), v)).collect();
     Value::Reference(ObjectPath::instance(class, keys).with_location(ctx.host, CIMV2))
 }
 
-fn s(v: &str) -> KeyValue {
+/// A string key value.
+pub(crate) fn s(v: &str) -> KeyValue {
     KeyValue::String(v.to_owned())
 }
 
@@ -41,6 +43,33 @@ fn tcon_user<'a>(snap: &'a Snapshot, tcon: &SmbTcon) -> Option<&'a str> {
         .iter()
         .find(|s| s.session_id.as_str() == tcon.session_id.as_deref().unwrap_or_default())?;
     session.username.as_deref()
+}
+
+/// The `Win32_Account` part of an account or group instance: `Domain` is this host, the
+/// SID `S-1-22-<1 user|2 group>-<id>` (Samba's Unix SIDs), and `LocalAccount` false for
+/// what only NSS (a directory) knows.
+pub(crate) fn account(
+    class: &Arc<ClassDef>,
+    ctx: &Context<'_>,
+    name: &str,
+    sid: String,
+    sid_type: u8,
+    local: bool,
+    w: &mut Vec<Warning>,
+) -> Instance {
+    let mut i = Instance::new(class.clone());
+    put(&mut i, "Domain", string(ctx.host), w);
+    put(&mut i, "Name", string(name), w);
+    put(
+        &mut i,
+        "Caption",
+        string(format!("{}\\{name}", ctx.host)),
+        w,
+    );
+    put(&mut i, "SID", string(sid), w);
+    put(&mut i, "SIDType", Some(Value::Uint8(sid_type)), w);
+    put(&mut i, "LocalAccount", Some(Value::Boolean(local)), w);
+    i
 }
 
 /// `Win32_UserAccount`: local accounts from `/etc/passwd`, SIDs as Samba maps Unix users.
@@ -56,21 +85,17 @@ pub fn accounts(
         .filter(|a| viewer.is_none_or(|v| v == a.passwd.name))
         .map(|a| {
             let p = &a.passwd;
-            let mut i = Instance::new(class.clone());
-            put(&mut i, "Domain", string(ctx.host), w);
-            put(&mut i, "Name", string(p.name.clone()), w);
-            put(
-                &mut i,
-                "Caption",
-                string(format!("{}\\{}", ctx.host, p.name)),
+            let mut i = account(
+                class,
+                ctx,
+                &p.name,
+                format!("S-1-22-1-{}", p.uid),
+                1,
+                !a.from_nss,
                 w,
             );
             put(&mut i, "Description", string(p.gecos.clone()), w);
             put(&mut i, "FullName", string(p.full_name.clone()), w);
-            put(&mut i, "SID", string(format!("S-1-22-1-{}", p.uid)), w);
-            put(&mut i, "SIDType", Some(Value::Uint8(1)), w);
-            // A directory user (found through NSS) is not defined on this computer.
-            put(&mut i, "LocalAccount", Some(Value::Boolean(!a.from_nss)), w);
             // 512: UF_NORMAL_ACCOUNT.
             put(&mut i, "AccountType", Some(Value::Uint32(512)), w);
             put(&mut i, "Disabled", a.locked.map(Value::Boolean), w);
