@@ -267,7 +267,6 @@ impl Engine {
         for (target, key) in targets.iter().zip(&target_keys) {
             let class_key = target.class.as_str().to_ascii_lowercase();
             if !resolved.contains_key(&class_key) {
-                self.check_deadline()?;
                 let by_key = match self.instances(namespace, target.class.as_str(), true) {
                     Ok(answer) => {
                         warnings.extend(answer.warnings);

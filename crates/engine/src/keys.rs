@@ -4,7 +4,7 @@
 
 use crate::{EngineError, example_path, join};
 use linmgmt_cim::{
-    CimType, ClassDef, KeyValue, Name, ObjectPath, PropertyDef, ScalarType, WbemStatus,
+    CimType, ClassDef, KeyValue, Name, ObjectPath, PropertyDef, ScalarType, Value, WbemStatus,
 };
 
 /// Resolves an instance path against its class, once, before any comparison: names the
@@ -83,7 +83,15 @@ fn key_value_as(value: &KeyValue, ty: &CimType) -> Option<KeyValue> {
         KeyValue::Boolean(b) if *scalar == ScalarType::String => {
             KeyValue::String(if *b { "TRUE" } else { "FALSE" }.to_owned())
         }
-        KeyValue::String(s) if scalar.is_integer() => KeyValue::Integer(decimal(s.trim())?),
+        // The text must be a number in the key's range (`Value::parse`'s rules).
+        KeyValue::String(s) if scalar.is_integer() => match Value::parse(s.trim(), scalar) {
+            Ok(v) => KeyValue::Integer(v.as_integer()?),
+            Err(_) => return None,
+        },
+        KeyValue::Integer(n) if scalar.is_integer() => {
+            Value::integer(*n, scalar).ok()?;
+            KeyValue::Integer(*n)
+        }
         KeyValue::Boolean(_) if scalar.is_integer() => return None,
         KeyValue::Integer(n) if *scalar == ScalarType::Boolean => match n {
             0 => KeyValue::Boolean(false),
@@ -99,15 +107,6 @@ fn key_value_as(value: &KeyValue, ty: &CimType) -> Option<KeyValue> {
         }
         other => other.clone(),
     })
-}
-
-/// A decimal integer with an optional sign, as object paths write numeric keys.
-fn decimal(s: &str) -> Option<i128> {
-    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
 }
 
 #[cfg(test)]
@@ -160,6 +159,16 @@ mod tests {
         assert_eq!(
             resolve(&s, r#"Test_Keys.Id="0""#).unwrap(),
             r#"Test_Keys.Id="0""#
+        );
+
+        // Out of the key's range, quoted or not: not a path of this class.
+        let small = class(&[("Id", ScalarType::Uint8)]);
+        assert!(resolve(&small, r#"Test_Keys.Id="300""#).is_err());
+        assert!(resolve(&small, "Test_Keys.Id=300").is_err());
+        assert!(resolve(&small, "Test_Keys.Id=-1").is_err());
+        assert_eq!(
+            resolve(&small, r#"Test_Keys.Id="255""#).unwrap(),
+            "Test_Keys.Id=255"
         );
 
         let n = class(&[("Index", ScalarType::Uint32)]);

@@ -18,9 +18,10 @@ impl MemoryProvider {
     }
 }
 
-/// Namespace names compare without regard to case or slash direction.
+/// Both names are already in `NamespaceName`'s normal form (the engine passes the
+/// repository's, and instances carry their class's), so no allocation per instance.
 fn same_namespace(a: &str, b: &str) -> bool {
-    linmgmt_cim::NamespaceName::new(a).is(b)
+    a.eq_ignore_ascii_case(b)
 }
 
 impl Provider for MemoryProvider {

@@ -195,3 +195,51 @@ fn a_passed_deadline_stops_association_walks() {
     check_deadline("ASSOCIATORS OF {Win32_LogonSession.LogonId=\"3\"}");
     check_deadline("REFERENCES OF {Win32_LogonSession.LogonId=\"3\"}");
 }
+
+/// A provider whose instances take a while: the deadline passes while it works.
+struct Slow(MemoryProvider, Duration);
+
+impl linmgmt_engine::Provider for Slow {
+    fn serves(&self, namespace: &str, class: &linmgmt_cim::Name) -> bool {
+        self.0.serves(namespace, class)
+    }
+
+    fn instances(
+        &self,
+        class: &Arc<linmgmt_cim::ClassDef>,
+        out: &mut Vec<linmgmt_cim::Instance>,
+        warnings: &mut Vec<linmgmt_engine::Warning>,
+    ) {
+        std::thread::sleep(self.1);
+        self.0.instances(class, out, warnings);
+    }
+}
+
+#[test]
+fn a_deadline_that_passes_during_a_query_stops_its_evaluation() {
+    // Checked before the provider runs (in time), then while the instances are filtered
+    // (late): only the check in the evaluation loop can stop this query.
+    let repo = Arc::new(Repository::builtin().expect("schema loads"));
+    let instances = repo
+        .instantiate(
+            "root/cimv2",
+            "instances.mof",
+            include_str!("../test_data/instances.mof"),
+        )
+        .expect("instances load");
+    let mut engine = Engine::new(
+        repo,
+        SystemContext {
+            server: "HOST".into(),
+        },
+        CompileOptions::default(),
+    );
+    let pause = Duration::from_millis(300);
+    engine.register(Arc::new(Slow(MemoryProvider::new(instances), pause)));
+    let query = "SELECT * FROM Win32_LogonSession";
+    let late = engine.with_deadline(Instant::now() + pause / 3);
+    let err = late.query("root/cimv2", query).expect_err("times out");
+    assert_eq!(err.status, WbemStatus::TimedOut, "{err}");
+    let in_time = engine.with_deadline(Instant::now() + pause * 20);
+    assert!(in_time.query("root/cimv2", query).is_ok());
+}
