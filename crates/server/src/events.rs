@@ -22,7 +22,7 @@
 
 use crate::State;
 use crate::limits::{QuotaGuard, source_key};
-use crate::request::{Auth, LogLine, Reply, authenticate, error_json, hex};
+use crate::request::{Auth, LogLine, Reply, authenticate, hex, turn};
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, HeaderValue};
@@ -196,18 +196,8 @@ pub fn header_safe(text: &str) -> String {
     out
 }
 
-fn json_reply(http: StatusCode, status: WbemStatus, message: &str, offset: Option<usize>) -> Reply {
-    Reply {
-        status: http,
-        headers: vec![("content-type", "application/json".into())],
-        body: Bytes::from(error_json(status, message, offset)),
-        cim: status.name().to_owned(),
-        warnings: 0,
-    }
-}
-
 fn engine_reply(http: StatusCode, e: &EngineError) -> Reply {
-    json_reply(http, e.status, &e.message, e.span.map(|s| s.start))
+    Reply::json(http, e.status, &e.message, e.span.map(|s| s.start))
 }
 
 /// The response body of an event stream: the frames its task sends.
@@ -239,7 +229,7 @@ pub(crate) async fn respond(
 ) -> Result<Response<EventBody>, Reply> {
     log.method = "events".to_owned();
     if req.method() != Method::GET {
-        let mut r = json_reply(
+        let mut r = Reply::json(
             StatusCode::METHOD_NOT_ALLOWED,
             WbemStatus::NotSupported,
             "event subscriptions are opened with GET",
@@ -256,7 +246,7 @@ pub(crate) async fn respond(
     let limits = state.config.events;
     let raw = req.uri().query();
     if raw.is_some_and(|q| q.len() > limits.max_query) {
-        return Err(json_reply(
+        return Err(Reply::json(
             StatusCode::URI_TOO_LONG,
             WbemStatus::QuotaViolation,
             &format!("the query string is limited to {} bytes", limits.max_query),
@@ -264,7 +254,7 @@ pub(crate) async fn respond(
         ));
     }
     let params = parse_params(raw).map_err(|m| {
-        json_reply(
+        Reply::json(
             StatusCode::BAD_REQUEST,
             WbemStatus::InvalidParameter,
             &m,
@@ -274,7 +264,7 @@ pub(crate) async fn respond(
     log.namespace = params.namespace.clone();
     let parts = state.snapshots.parts();
     let Some(hub) = parts.hub.clone() else {
-        return Err(json_reply(
+        return Err(Reply::json(
             StatusCode::NOT_IMPLEMENTED,
             WbemStatus::NotSupported,
             "this server does not follow the host (it serves test data), so it has no events",
@@ -285,7 +275,7 @@ pub(crate) async fn respond(
         .repository
         .namespace(&params.namespace)
         .ok_or_else(|| {
-            json_reply(
+            Reply::json(
                 StatusCode::BAD_REQUEST,
                 WbemStatus::InvalidNamespace,
                 &format!("no namespace {}", params.namespace),
@@ -300,7 +290,7 @@ pub(crate) async fn respond(
             "event streams",
             format_args!("{message} ({})", identity.name),
         );
-        let mut r = json_reply(
+        let mut r = Reply::json(
             StatusCode::SERVICE_UNAVAILABLE,
             WbemStatus::QuotaViolation,
             &message,
@@ -314,11 +304,16 @@ pub(crate) async fn respond(
         crate::Role::Admin => None,
         crate::Role::User => Some(identity.name.clone()),
     };
-    // The baseline scan: until it is done, changes are not news. It is bounded by the
-    // request deadline like any other request's work.
-    let subscribed = tokio::time::timeout(
-        state.config.http.request_timeout,
-        tokio::task::spawn_blocking(move || hub.subscribe(subscription, viewer)),
+    // The baseline scan: until it is done, changes are not news. It is work like any
+    // request's: within the user's share of the blocking threads, and the deadline.
+    let deadline = Instant::now() + state.config.http.request_timeout;
+    let turn = turn(state, &identity.name, deadline).await?;
+    let subscribed = tokio::time::timeout_at(
+        deadline.into(),
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            hub.subscribe(subscription, viewer)
+        }),
     )
     .await
     .map_err(|_| Reply::busy("the baseline scan did not finish before the request deadline"))?;
@@ -326,7 +321,7 @@ pub(crate) async fn respond(
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => return Err(engine_reply(StatusCode::INTERNAL_SERVER_ERROR, &e)),
         Err(_) => {
-            return Err(json_reply(
+            return Err(Reply::json(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 WbemStatus::Failed,
                 "internal error",
@@ -347,7 +342,7 @@ pub(crate) async fn respond(
         parts.compile.time_zone.clone(),
     )
     .map_err(|m| {
-        json_reply(
+        Reply::json(
             StatusCode::INTERNAL_SERVER_ERROR,
             WbemStatus::Failed,
             &m,
@@ -399,7 +394,7 @@ pub(crate) async fn respond(
         builder = builder.header("x-linmgmt-watching", v);
     }
     builder.body(EventBody { frames: rx }).map_err(|_| {
-        json_reply(
+        Reply::json(
             StatusCode::INTERNAL_SERVER_ERROR,
             WbemStatus::Failed,
             "internal error",
@@ -564,6 +559,7 @@ impl Pump {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::error_json;
 
     #[test]
     fn params_are_form_decoded() {

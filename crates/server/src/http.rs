@@ -4,7 +4,7 @@
 
 use crate::State;
 use crate::ops::{OpContext, execute};
-use crate::request::{Auth, LogLine, Reply, authenticate, header, percent_decode};
+use crate::request::{Auth, LogLine, Reply, authenticate, header, percent_decode, turn};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -126,14 +126,9 @@ pub(crate) async fn respond(
     // From here on the work is the server's: it is done by the deadline, and one user's
     // requests take at most their share of the blocking threads.
     let deadline = Instant::now() + limits.request_timeout;
-    let Ok(turn) =
-        tokio::time::timeout_at(deadline.into(), state.work.acquire(&identity.name)).await
-    else {
-        state.refusals.refuse(
-            "request deadline",
-            format_args!("{} waited the whole deadline for a turn", identity.name),
-        );
-        return Reply::busy("the server is busy: no turn came before the request deadline");
+    let turn = match turn(state, &identity.name, deadline).await {
+        Ok(turn) => turn,
+        Err(reply) => return reply,
     };
     let xml_limits = state.config.xml;
     let decoded = if body.len() <= INLINE_DECODE {

@@ -279,8 +279,9 @@ impl Enumerations {
                 context: String::new(),
             });
         }
-        self.sweep();
         let mut open = self.lock();
+        let now = Instant::now();
+        open.retain(|_, c| c.expires > now);
         self.check_room(&open, owner, rest.bytes())?;
         let id = new_id();
         open.insert(

@@ -5,7 +5,7 @@
 
 use crate::ResponseBody;
 use crate::State;
-use crate::limits::source_key;
+use crate::limits::{WorkPermit, source_key};
 use crate::users::{Identity, parse_basic};
 use bytes::Bytes;
 use http_body_util::{Either, Full};
@@ -162,6 +162,27 @@ pub(crate) async fn authenticate(
     }
 }
 
+/// The request's turn at the blocking threads, within its user's fair share, waited for
+/// until `deadline`; a `503` when none comes by then.
+pub(crate) async fn turn(
+    state: &State,
+    user: &str,
+    deadline: Instant,
+) -> Result<WorkPermit, Reply> {
+    match tokio::time::timeout_at(deadline.into(), state.work.acquire(&user.to_owned())).await {
+        Ok(turn) => Ok(turn),
+        Err(_) => {
+            state.refusals.refuse(
+                "request deadline",
+                format_args!("{user} waited the whole deadline for a turn"),
+            );
+            Err(Reply::busy(
+                "the server is busy: no turn came before the request deadline",
+            ))
+        }
+    }
+}
+
 impl Reply {
     /// The answer to a request whose authentication failed.
     pub(crate) fn unauthenticated(state: &State, auth: Auth, json: bool) -> Reply {
@@ -173,7 +194,7 @@ impl Reply {
             _ => (StatusCode::UNAUTHORIZED, "authentication required"),
         };
         let mut r = if json {
-            Reply::json(status, WbemStatus::AccessDenied, message)
+            Reply::json(status, WbemStatus::AccessDenied, message, None)
         } else {
             Reply::plain(status, message)
         };
@@ -190,12 +211,18 @@ impl Reply {
         r
     }
 
-    /// A JSON error answer (the event endpoint's errors).
-    pub(crate) fn json(status: StatusCode, wbem: WbemStatus, message: &str) -> Reply {
+    /// A JSON error answer (the event endpoint's errors): [`error_json`], with the byte of
+    /// the query at fault when there is one.
+    pub(crate) fn json(
+        status: StatusCode,
+        wbem: WbemStatus,
+        message: &str,
+        offset: Option<usize>,
+    ) -> Reply {
         Reply {
             status,
             headers: vec![("content-type", "application/json".into())],
-            body: Bytes::from(error_json(wbem, message, None)),
+            body: Bytes::from(error_json(wbem, message, offset)),
             cim: wbem.name().to_owned(),
             warnings: 0,
         }
