@@ -214,14 +214,7 @@ fn read_file(root: &Root, w: &mut Vec<Warning>) -> Option<String> {
     }
     match root.read_string(SESSIONS_FILE) {
         Ok(t) => Some(t),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-            ) =>
-        {
-            None
-        }
+        Err(e) if absent(&e) => None,
         Err(e) => {
             w.push(Warning::io(SESSIONS_FILE, &e));
             None

@@ -72,11 +72,7 @@ pub fn parse_ssh_env(bytes: &[u8]) -> SshEnv {
 
 /// An address as sshd prints it (IPv4-mapped IPv6 becomes IPv4, as in the TCP tables).
 fn addr(ip: &str, port: &str) -> Option<SocketAddr> {
-    let ip: IpAddr = ip.parse().ok()?;
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = ip.parse::<IpAddr>().ok()?.to_canonical();
     Some(SocketAddr::new(ip, port.parse().ok()?))
 }
 

@@ -95,22 +95,25 @@ mod tests {
             std::slice::from_ref(&me),
             &BTreeSet::from([uid]),
         );
-        let primary = groups.iter().find(|g| g.gid == me.passwd.gid);
-        if let Some(primary) = primary {
-            assert!(primary.from_nss);
-            assert!(!primary.members.contains(&me.passwd.name));
-        }
+        // The running user's primary group has a name on any host that names the user.
+        let primary = groups
+            .iter()
+            .find(|g| g.gid == me.passwd.gid)
+            .expect("the primary group, through NSS");
+        assert!(primary.from_nss);
+        assert!(!primary.members.contains(&me.passwd.name));
     }
 
+    /// A primary group `/etc/group` already has is neither looked up again nor given
+    /// members (the account is outside the set of users asked about).
     #[test]
-    fn users_outside_the_set_are_not_asked() {
+    fn a_known_primary_group_is_kept_as_it_is() {
         let mut groups = vec![GroupEntry {
             name: "staff".into(),
             gid: 4_000_000_001,
             members: vec![],
             from_nss: false,
         }];
-        // Primary group known: nothing is looked up, nothing is added.
         add_nss_groups(
             &mut groups,
             &[account("nobody-here", 4_000_000_000, 4_000_000_001)],
