@@ -222,3 +222,31 @@ def test_interop_namespace(server):
     assert wbem.brand == "linmgmt"
     assert wbem.interop_ns == "interop"
     assert set(wbem.namespaces) >= {"root/cimv2", "interop"}
+
+
+def test_groups_and_process_properties_over_cim_xml(server):
+    """Issue 11 through the server: Win32_Group, Win32_GroupUser from an account, the new
+    Win32_Process properties, and numbers as key values (pywbem sends a numeric KEYVALUE)."""
+    import grp
+    c = conn(server)
+    groups = {g["Name"]: g for g in c.EnumerateInstances("Win32_Group")}
+    truth = {g.gr_name for g in grp.getgrall()}
+    assert truth <= set(groups), sorted(truth - set(groups))
+    assert groups["root"]["SID"] == "S-1-22-2-0" and groups["root"]["SIDType"] == 2
+    root = next(a for a in c.EnumerateInstances("Win32_UserAccount") if a["Name"] == "root")
+    mine = c.Associators(root.path, ResultClass="Win32_Group")
+    assert "root" in {g["Name"] for g in mine}, "root's primary group"
+    links = c.References(root.path, ResultClass="Win32_GroupUser")
+    assert links and all(r.classname == "Win32_GroupUser" for r in links)
+    init = c.GetInstance(pywbem.CIMInstanceName("Win32_Process", {"Handle": 1}))
+    assert init["ProcessId"] == 1
+    assert isinstance(init["PageFaults"], int) and init["PageFaults"] > 0
+    assert init["QuotaPagedPoolUsage"] is None and init["OtherTransferCount"] is None
+    assert init["WindowsVersion"] == __import__("os").uname().release
+    sessions = c.Associators(pywbem.CIMInstanceName("Win32_Process", {"Handle": 1},
+                                                    namespace="root/cimv2"),
+                             ResultClass="Win32_LogonSession")
+    assert [s["LogonId"] for s in sessions] == ["0"]
+    for query in ["Associators of {Win32_LogonSession.LogonId=0} Where AssocClass=Win32_LoggedOnUser Role=Dependent",
+                  "REFERENCES OF {Win32_Process=1} WHERE ResultClass=Win32_SessionProcess"]:
+        assert c.ExecQuery("WQL", query), query
