@@ -163,6 +163,8 @@ def test_needs_authentication(events_server):
     ("SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_Nope'",
      "WBEM_E_INVALID_CLASS", "'Win32_Nope'"),
     ("SELECT * FROM Win32_Process", "WBEM_E_INVALID_QUERY_TYPE", None),
+    # An event class nobody provides: WMI's INVALID_CLASS, before the missing WITHIN.
+    ("SELECT * FROM Win32_ProcessStartTrace", "WBEM_E_INVALID_CLASS", "Win32_ProcessStartTrace"),
 ])
 def test_bad_queries_are_400_with_a_json_error(events_server, query, error, at):
     s = Stream(events_server, query)
@@ -354,3 +356,24 @@ def test_without_the_host_there_are_no_events(tmp_path):
         assert stream.error()["error"] == "WBEM_E_NOT_SUPPORTED"
     finally:
         assert stop_server(s) == 0
+
+
+def test_a_filter_on_the_events_own_class(events_server):
+    """The common "created or deleted" filter, `__Class` of the event itself in WHERE: a
+    process gives its creation and its deletion, and nothing else is sent for it."""
+    query = ("SELECT * FROM __InstanceOperationEvent WITHIN 1 WHERE (__Class = "
+             "'__InstanceCreationEvent' OR __Class = '__InstanceDeletionEvent') "
+             "AND TargetInstance ISA 'Win32_Process'")
+    s = Stream(events_server, query)
+    try:
+        assert s.status == 200
+        child = subprocess.Popen(["sleep", "1"])
+        child.wait()
+        got = s.events(6, until=lambda e: target_pid(e) == child.pid
+                       and e["__CLASS"] == "__InstanceDeletionEvent")
+        mine = [e["__CLASS"] for e in got if target_pid(e) == child.pid]
+        assert mine == ["__InstanceCreationEvent", "__InstanceDeletionEvent"], mine
+        assert {e["__CLASS"] for e in got} <= {"__InstanceCreationEvent",
+                                               "__InstanceDeletionEvent"}
+    finally:
+        s.close()
