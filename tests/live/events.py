@@ -32,7 +32,8 @@ import threading
 import time
 
 import procfs
-from services import wait_for
+from services import note, wait_for
+from services import short as _short
 
 WATCH_READY_TIMEOUT = 30.0  # baseline snapshot until `watching:`
 ESTABLISH_TIMEOUT = 10.0
@@ -76,10 +77,6 @@ BURST_REMOTE = "cat /proc/self/sessionid; sleep 0.3"
 QUICK_OPTS = ["-o", "KexAlgorithms=curve25519-sha256"]
 
 
-def note(msg):
-    print("# %s" % msg, flush=True)
-
-
 def filetime_to_epoch(v):
     """TIME_CREATED (100 ns since 1601-01-01 UTC) in seconds since the epoch."""
     return v / 1e7 - FILETIME_EPOCH_OFFSET
@@ -90,11 +87,6 @@ def percentile(values, p):
     s = sorted(values)
     k = max(0, min(len(s) - 1, -(-len(s) * p // 100) - 1))
     return s[int(k)]
-
-
-def _short(v, limit=300):
-    s = v if isinstance(v, str) else json.dumps(v, default=str)
-    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 # --- one `linmgmt watch` -------------------------------------------------------------------

@@ -42,7 +42,8 @@ import xml.etree.ElementTree as ET
 
 import procfs
 import services
-from services import wait_for
+from services import note, wait_for
+from services import short as _short
 
 STATE_DIR = "/run/linmgmt"
 STATE_FILE = "/run/linmgmt/sessions"
@@ -52,15 +53,6 @@ GONE_TIMEOUT = 10.0
 NOHUP = "nohup sleep 600 >/dev/null 2>&1 &"
 IDENTITY = ("LogonType", "AuthenticationPackage", "StartTime", "Caption", "Description")
 CHURN_QUERIES = 15
-
-
-def note(msg):
-    print("# %s" % msg, flush=True)
-
-
-def _short(v, limit=300):
-    s = v if isinstance(v, str) else json.dumps(v, default=str)
-    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 # --- times ----------------------------------------------------------------------------------
@@ -131,11 +123,7 @@ class CimXml:
             return False
 
     def log_tail(self, n=10):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return " | ".join(f.read().splitlines()[-n:])
-        except OSError:
-            return "(no log)"
+        return services.log_tail(self.log_path, n)
 
     def query(self, wql):
         """(instances as dicts of property name -> text or None, why-not)."""

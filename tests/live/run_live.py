@@ -56,7 +56,8 @@ import identity  # noqa: E402
 import latency  # noqa: E402
 import procfs  # noqa: E402
 import services  # noqa: E402
-from services import SetupError, wait_for  # noqa: E402
+from services import SetupError, note, wait_for  # noqa: E402
+from services import short as _short  # noqa: E402
 
 USERS = ("lmalice", "lmbob", "lmcarol")
 SMB_PASSWORD = "Lm-live-7f3e9c"  # only for the private smbd's own passdb in the temp dir
@@ -89,15 +90,6 @@ class Report:
         print("# %d checks: %d passed, %d failed, %.1f s" % (total, self.passed, len(self.failed), seconds))
         for d in self.failed:
             print("#   failed: %s" % d)
-
-
-def note(msg):
-    print("# %s" % msg, flush=True)
-
-
-def _short(v, limit=300):
-    s = v if isinstance(v, str) else json.dumps(v, default=str)
-    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 # --- times ---------------------------------------------------------------------------------

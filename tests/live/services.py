@@ -40,6 +40,26 @@ def run(cmd, **kw):
     return r
 
 
+def note(msg):
+    """One `# …` line of the test report."""
+    print("# %s" % msg, flush=True)
+
+
+def short(v, limit=300):
+    """`v` (text, or anything as JSON) cut to `limit` characters for a report line."""
+    s = v if isinstance(v, str) else json.dumps(v, default=str)
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def log_tail(path, n=10):
+    """The last `n` lines of a log file, on one line."""
+    try:
+        with open(path, errors="replace") as f:
+            return " | ".join(f.read().splitlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
 def wait_for(predicate, timeout, interval=0.05):
     """Polls `predicate` until it returns a true value (returned) or `timeout` seconds pass (None)."""
     deadline = time.monotonic() + timeout
@@ -331,11 +351,7 @@ class Sshd:
             raise SetupError("sshd did not listen on %s; log: %s" % (sorted(want), self.log_tail()))
 
     def log_tail(self, n=15):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return " | ".join(f.read().splitlines()[-n:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, n)
 
     def client_opts(self):
         return [
