@@ -94,8 +94,9 @@ pub(crate) fn gather(
                         break;
                     }
                 }
+                Err(e) if unavailable(&e) => {}
                 Err(e) => {
-                    // Gone since the listing (churn) or never there (a fixture): nothing to say.
+                    // Gone since the listing (churn) is not news either.
                     let warning = Warning::io(rel, &e);
                     if warning.is_actionable() {
                         w.push(warning);
@@ -114,7 +115,7 @@ pub(crate) fn gather(
                 }
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if unavailable(&e) => {}
         Err(e) => w.push(Warning::io(AUDIT_LOG, &e)),
     }
 
@@ -137,9 +138,19 @@ pub(crate) fn gather(
                     .filter(|r| ttys.contains(r.line.to_string_lossy().as_ref()))
                     .collect();
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if unavailable(&e) => {}
             Err(e) => w.push(Warning::io(WTMP, &e)),
         }
     }
     clues
+}
+
+/// Clues that are missing, or that only root may read (other users' environments, the
+/// audit log): the answer rests on the other sources, and a user without root could do
+/// nothing about the warning, on every query.
+fn unavailable(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+    )
 }
