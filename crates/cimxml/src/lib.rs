@@ -25,8 +25,9 @@ pub use request::{
     decode,
 };
 pub use response::{
-    class_name, class_path, error_response, instance_path, ireturnvalue, local_namespace_path,
-    namespace_path, param_value, pull_params, qualifier_declaration, response,
+    class_name, class_path, error_response, instance_path, instance_with_path, ireturnvalue,
+    local_namespace_path, named, namespace_path, object_path, object_with_path, param_value,
+    pull_params, pull_result, qualifier_declaration, response,
 };
 pub use status::CimStatus;
-pub use tree::{Element, Limits, TreeError};
+pub use tree::{Element, Limits, TreeError, parse as parse_tree};

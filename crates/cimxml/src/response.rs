@@ -180,6 +180,38 @@ pub fn qualifier_declaration(decl: &QualifierDecl) -> String {
     out
 }
 
+/// `<VALUE.NAMEDINSTANCE>` of an already encoded instance name and instance.
+pub fn named(name: &str, instance: &str) -> String {
+    format!("<VALUE.NAMEDINSTANCE>{name}{instance}</VALUE.NAMEDINSTANCE>")
+}
+
+/// `<VALUE.OBJECTWITHPATH>` of an already encoded path and object.
+pub fn object_with_path(path: &str, object: &str) -> String {
+    format!("<VALUE.OBJECTWITHPATH>{path}{object}</VALUE.OBJECTWITHPATH>")
+}
+
+/// `<VALUE.INSTANCEWITHPATH>` of an already encoded path and instance.
+pub fn instance_with_path(path: &str, instance: &str) -> String {
+    format!("<VALUE.INSTANCEWITHPATH>{path}{instance}</VALUE.INSTANCEWITHPATH>")
+}
+
+/// `<OBJECTPATH>` around an encoded instance or class path.
+pub fn object_path(path: &str) -> String {
+    format!("<OBJECTPATH>{path}</OBJECTPATH>")
+}
+
+/// The result of an Open or Pull operation: `IRETURNVALUE` with the encoded items, then
+/// `EndOfSequence` and `EnumerationContext`.
+pub fn pull_result(items: &[String], end_of_sequence: bool, context: &str) -> String {
+    let mut out = String::from("<IRETURNVALUE>");
+    for item in items {
+        out.push_str(item);
+    }
+    out.push_str("</IRETURNVALUE>");
+    out.push_str(&pull_params(end_of_sequence, context));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -166,6 +166,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Vec<String>,
 
+    /// Also serve WS-Management (WinRM's protocol, `POST /wsman`) on its conventional port:
+    /// 127.0.0.1:5985 (HTTP), or [::]:5986 (HTTPS) with --tls-cert.
+    #[arg(long)]
+    pub wsman: bool,
+
+    /// Where to serve WS-Management, like --listen (repeatable; implies --wsman).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub wsman_listen: Vec<String>,
+
     /// The certificate chain (PEM, leaf first) for HTTPS.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

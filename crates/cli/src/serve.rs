@@ -7,7 +7,9 @@ use linmgmt_cim::SystemContext;
 use linmgmt_engine::Provider;
 use linmgmt_schema::Repository;
 use linmgmt_server::users::{UserEntry, hash_password, parse_users, upsert_user, valid_name};
-use linmgmt_server::{Authenticator, Config, EngineParts, HostFactory, Listen, Snapshots};
+use linmgmt_server::{
+    Authenticator, Config, EngineParts, HostFactory, Listen, Protocol, Snapshots,
+};
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -15,23 +17,24 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn parse_listen(spec: &str, tls: bool) -> anyhow::Result<(SocketAddr, bool)> {
+/// One listener from a `--listen` or `--wsman-listen` value (`flag` names it in errors).
+fn parse_listen(flag: &str, spec: &str, tls: bool) -> anyhow::Result<(SocketAddr, bool)> {
     let (addr, tls) = match spec.split_once("://") {
         Some(("http", rest)) => (rest, false),
         Some(("https", rest)) => {
             if !tls {
-                bail!("--listen {spec}: HTTPS needs --tls-cert and --tls-key");
+                bail!("{flag} {spec}: HTTPS needs --tls-cert and --tls-key");
             }
             (rest, true)
         }
-        Some((scheme, _)) => bail!("--listen {spec}: unknown scheme {scheme} (http or https)"),
+        Some((scheme, _)) => bail!("{flag} {spec}: unknown scheme {scheme} (http or https)"),
         None => (spec, tls),
     };
     let addr = addr
         .to_socket_addrs()
-        .with_context(|| format!("--listen {spec}: not ADDR:PORT"))?
+        .with_context(|| format!("{flag} {spec}: not ADDR:PORT"))?
         .next()
-        .with_context(|| format!("--listen {spec}: no address"))?;
+        .with_context(|| format!("{flag} {spec}: no address"))?;
     Ok((addr, tls))
 }
 
@@ -98,25 +101,33 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         (Some(cert), Some(key)) => Some(linmgmt_server::load_tls(cert, key)?),
         _ => None,
     };
-    let specs: Vec<String> = if args.listen.is_empty() {
-        vec![
-            if tls.is_some() {
-                "[::]:5989"
-            } else {
-                "127.0.0.1:5988"
-            }
-            .to_owned(),
-        ]
+    let default =
+        |plain: &str, secure: &str| vec![if tls.is_some() { secure } else { plain }.to_owned()];
+    let cimxml = if args.listen.is_empty() {
+        default("127.0.0.1:5988", "[::]:5989")
     } else {
         args.listen.clone()
     };
+    let wsman = if !args.wsman_listen.is_empty() {
+        args.wsman_listen.clone()
+    } else if args.wsman {
+        default("127.0.0.1:5985", "[::]:5986")
+    } else {
+        Vec::new()
+    };
     let mut listen = Vec::new();
-    for spec in &specs {
-        let (addr, use_tls) = parse_listen(spec, tls.is_some())?;
-        listen.push(Listen {
-            addr,
-            tls: if use_tls { tls.clone() } else { None },
-        });
+    for (flag, specs, protocol) in [
+        ("--listen", &cimxml, Protocol::CimXml),
+        ("--wsman-listen", &wsman, Protocol::WsMan),
+    ] {
+        for spec in specs {
+            let (addr, use_tls) = parse_listen(flag, spec, tls.is_some())?;
+            listen.push(Listen {
+                addr,
+                tls: if use_tls { tls.clone() } else { None },
+                protocol,
+            });
+        }
     }
     if !(args.max_age >= 0.0 && args.max_age.is_finite()) {
         bail!("--max-age {}: seconds, 0 or more", args.max_age);
@@ -198,9 +209,14 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         auth,
         move || Snapshots::new(parts, max_age),
         |addrs| {
-            for (addr, tls) in addrs {
+            for (addr, tls, protocol) in addrs {
                 let scheme = if *tls { "https" } else { "http" };
-                tracing::info!("listening on {scheme}://{addr}");
+                match protocol {
+                    Protocol::CimXml => tracing::info!("CIM-XML on {scheme}://{addr}"),
+                    Protocol::WsMan => {
+                        tracing::info!("WS-Management on {scheme}://{addr}/wsman")
+                    }
+                }
             }
         },
     )?;

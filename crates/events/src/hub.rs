@@ -129,6 +129,11 @@ impl EventStream {
         self.events.blocking_recv()
     }
 
+    /// The next event if one is waiting, without waiting.
+    pub fn try_recv(&mut self) -> Option<Instance> {
+        self.events.try_recv().ok()
+    }
+
     /// The next event; `None` when the hub has stopped.
     pub async fn recv(&mut self) -> Option<Instance> {
         self.events.recv().await

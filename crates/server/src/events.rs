@@ -240,7 +240,7 @@ pub(crate) async fn respond(
     }
     let identity = match authenticate(state, req.headers(), log.peer).await {
         Auth::Ok(id) => id,
-        refused => return Err(Reply::unauthenticated(state, refused, true)),
+        refused => return Err(Reply::unauthenticated(&state.config.realm, refused, true)),
     };
     log.user = identity.name.clone();
     let limits = state.config.events;
@@ -263,72 +263,31 @@ pub(crate) async fn respond(
     })?;
     log.namespace = params.namespace.clone();
     let parts = state.snapshots.parts();
-    let Some(hub) = parts.hub.clone() else {
-        return Err(Reply::json(
-            StatusCode::NOT_IMPLEMENTED,
-            WbemStatus::NotSupported,
-            "this server does not follow the host (it serves test data), so it has no events",
-            None,
-        ));
-    };
-    let ns = parts
-        .repository
-        .namespace(&params.namespace)
-        .ok_or_else(|| {
-            Reply::json(
-                StatusCode::BAD_REQUEST,
-                WbemStatus::InvalidNamespace,
-                &format!("no namespace {}", params.namespace),
-                None,
-            )
-        })?;
-    let subscription =
-        Subscription::compile(ns, &params.query, &parts.compile, parts.context.clone())
-            .map_err(|e| engine_reply(StatusCode::BAD_REQUEST, &e))?;
-    let permits = stream_permits(state, &identity.name, log.peer).map_err(|message| {
-        state.refusals.refuse(
-            "event streams",
-            format_args!("{message} ({})", identity.name),
-        );
-        let mut r = Reply::json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            WbemStatus::QuotaViolation,
-            &message,
-            None,
-        );
-        r.headers.push(("retry-after", "5".into()));
-        r
-    })?;
+    let (stream, permits) =
+        open_stream(state, &identity, &params.namespace, &params.query, log.peer)
+            .await
+            .map_err(|e| match e {
+                StreamError::NoHub(m) => Reply::json(
+                    StatusCode::NOT_IMPLEMENTED,
+                    WbemStatus::NotSupported,
+                    &m,
+                    None,
+                ),
+                StreamError::Query(e) => engine_reply(StatusCode::BAD_REQUEST, &e),
+                StreamError::Limit(m) => {
+                    let mut r = Reply::json(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        WbemStatus::QuotaViolation,
+                        &m,
+                        None,
+                    );
+                    r.headers.push(("retry-after", "5".into()));
+                    r
+                }
+                StreamError::Busy(r) => r,
+                StreamError::Baseline(e) => engine_reply(StatusCode::INTERNAL_SERVER_ERROR, &e),
+            })?;
     let sse = wants_sse(req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()));
-    let viewer = match identity.role {
-        crate::Role::Admin => None,
-        crate::Role::User => Some(identity.name.clone()),
-    };
-    // The baseline scan: until it is done, changes are not news. It is work like any
-    // request's: within the user's share of the blocking threads, and the deadline.
-    let deadline = Instant::now() + state.config.http.request_timeout;
-    let turn = turn(state, &identity.name, deadline).await?;
-    let subscribed = tokio::time::timeout_at(
-        deadline.into(),
-        tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            hub.subscribe(subscription, viewer)
-        }),
-    )
-    .await
-    .map_err(|_| Reply::busy("the baseline scan did not finish before the request deadline"))?;
-    let stream = match subscribed {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return Err(engine_reply(StatusCode::INTERNAL_SERVER_ERROR, &e)),
-        Err(_) => {
-            return Err(Reply::json(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                WbemStatus::Failed,
-                "internal error",
-                None,
-            ));
-        }
-    };
     let columns = stream.columns().map(<[_]>::to_vec);
     let render = RenderOptions {
         color: false,
@@ -403,6 +362,85 @@ pub(crate) async fn respond(
     })
 }
 
+/// Why an event stream could not be opened.
+pub(crate) enum StreamError {
+    /// The server does not follow the host.
+    NoHub(String),
+    /// The namespace or the query is wrong (WBEM_E_INVALID_QUERY and friends).
+    Query(EngineError),
+    /// A stream limit (per user, per address, or all).
+    Limit(String),
+    /// No turn or no baseline before the deadline.
+    Busy(Reply),
+    /// The baseline scan failed.
+    Baseline(EngineError),
+}
+
+/// Compiles `query` in `namespace`, takes a place under the stream limits and subscribes
+/// to the hub, whose baseline scan runs as work of `identity` (its share of the blocking
+/// threads, the request deadline). Shared by `GET …/events` and WS-Eventing.
+pub(crate) async fn open_stream(
+    state: &Arc<State>,
+    identity: &crate::Identity,
+    namespace: &str,
+    query: &str,
+    peer: std::net::SocketAddr,
+) -> Result<(EventStream, StreamPermits), StreamError> {
+    let parts = state.snapshots.parts();
+    let Some(hub) = parts.hub.clone() else {
+        return Err(StreamError::NoHub(
+            "this server does not follow the host (it serves test data), so it has no events"
+                .to_owned(),
+        ));
+    };
+    let ns = parts.repository.namespace(namespace).ok_or_else(|| {
+        StreamError::Query(EngineError::new(
+            WbemStatus::InvalidNamespace,
+            format!("no namespace {namespace}"),
+        ))
+    })?;
+    let subscription = Subscription::compile(ns, query, &parts.compile, parts.context.clone())
+        .map_err(StreamError::Query)?;
+    let permits = stream_permits(state, &identity.name, peer).map_err(|message| {
+        state.refusals.refuse(
+            "event streams",
+            format_args!("{message} ({})", identity.name),
+        );
+        StreamError::Limit(message)
+    })?;
+    let viewer = match identity.role {
+        crate::Role::Admin => None,
+        crate::Role::User => Some(identity.name.clone()),
+    };
+    // The baseline scan: until it is done, changes are not news. It is work like any
+    // request's: within the user's share of the blocking threads, and the deadline.
+    let deadline = Instant::now() + state.config.http.request_timeout;
+    let turn = turn(state, &identity.name, deadline)
+        .await
+        .map_err(StreamError::Busy)?;
+    let subscribed = tokio::time::timeout_at(
+        deadline.into(),
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            hub.subscribe(subscription, viewer)
+        }),
+    )
+    .await
+    .map_err(|_| {
+        StreamError::Busy(Reply::busy(
+            "the baseline scan did not finish before the request deadline",
+        ))
+    })?;
+    match subscribed {
+        Ok(Ok(stream)) => Ok((stream, permits)),
+        Ok(Err(e)) => Err(StreamError::Baseline(e)),
+        Err(_) => Err(StreamError::Baseline(EngineError::new(
+            WbemStatus::Failed,
+            "internal error",
+        ))),
+    }
+}
+
 /// Why a stream ended, for its log line.
 #[derive(Clone, Copy, Debug)]
 enum End {
@@ -440,7 +478,7 @@ struct Pump {
 }
 
 /// One stream's place under each of the stream limits.
-type StreamPermits = (
+pub(crate) type StreamPermits = (
     OwnedSemaphorePermit,
     QuotaGuard<String>,
     QuotaGuard<std::net::IpAddr>,

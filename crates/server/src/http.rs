@@ -3,22 +3,20 @@
 //! blocking thread within the request's deadline and its user's share of the threads.
 
 use crate::State;
-use crate::ops::{OpContext, execute};
-use crate::request::{Auth, LogLine, Reply, authenticate, header, percent_decode, turn};
+use crate::cimxml_ops::{OpContext, execute};
+use crate::request::{
+    Auth, LogLine, Reply, authenticate, header, on_engine, percent_decode, read_body, turn,
+};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request, StatusCode};
 use linmgmt_cimxml::{ProtocolError, ProtocolErrorKind};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Bodies up to this size are decoded on the async thread; larger ones on a blocking one.
 const INLINE_DECODE: usize = 64 * 1024;
-
-/// How long past the deadline an answer is awaited before giving up on it.
-const DEADLINE_GRACE: Duration = Duration::from_secs(1);
 
 impl Reply {
     fn protocol(e: &ProtocolError) -> Reply {
@@ -67,7 +65,7 @@ pub(crate) async fn respond(
     }
     let identity = match authenticate(state, req.headers(), log.peer).await {
         Auth::Ok(id) => id,
-        refused => return Reply::unauthenticated(state, refused, false),
+        refused => return Reply::unauthenticated(&state.config.realm, refused, false),
     };
     log.user = identity.name.clone();
     let headers = req.headers().clone();
@@ -80,16 +78,6 @@ pub(crate) async fn respond(
             );
         }
     }
-    if let Some(len) = header(&headers, CONTENT_LENGTH.as_str()).and_then(|l| l.parse::<u64>().ok())
-        && len > limits.max_body as u64
-    {
-        let mut r = Reply::plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("the body limit is {} bytes", limits.max_body),
-        );
-        r.headers.push(("connection", "close".into()));
-        return r;
-    }
     if let Some(ct) = header(&headers, CONTENT_TYPE.as_str()) {
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/xml") && !mime.eq_ignore_ascii_case("text/xml") {
@@ -99,29 +87,9 @@ pub(crate) async fn respond(
             );
         }
     }
-    let body = Limited::new(req.into_body(), limits.max_body);
-    let body = match tokio::time::timeout(limits.body_timeout, body.collect()).await {
-        Err(_) => {
-            let mut r = Reply::plain(StatusCode::REQUEST_TIMEOUT, "the body came too slowly");
-            r.headers.push(("connection", "close".into()));
-            return r;
-        }
-        Ok(Err(e)) => {
-            let too_large = e
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            let mut r = if too_large {
-                Reply::plain(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!("the body limit is {} bytes", limits.max_body),
-                )
-            } else {
-                Reply::plain(StatusCode::BAD_REQUEST, "the body could not be read")
-            };
-            r.headers.push(("connection", "close".into()));
-            return r;
-        }
-        Ok(Ok(collected)) => collected.to_bytes(),
+    let body = match read_body(state, req).await {
+        Ok(body) => body,
+        Err(reply) => return reply,
     };
     // From here on the work is the server's: it is done by the deadline, and one user's
     // requests take at most their share of the blocking threads.
@@ -176,35 +144,24 @@ pub(crate) async fn respond(
         );
     }
     let deep = contains_ignore_case(&body, b"serversession");
-    let Ok(generation) =
-        tokio::time::timeout_at(deadline.into(), state.snapshots.fresh(deep)).await
-    else {
-        return Reply::busy("the host snapshot was not ready before the request deadline");
-    };
-    let engine = generation
-        .engine_for(state.snapshots.parts(), &identity)
-        .with_deadline(deadline);
-    let state2 = state.clone();
-    let work = tokio::task::spawn_blocking(move || {
-        // The turn is held while the thread works, even past an abandoned wait below.
-        let _turn = turn;
-        let ctx = OpContext {
-            engine: &engine,
-            identity: &identity,
-            enumerations: &state2.enumerations,
-        };
-        execute(&request, &ctx)
-    });
-    // The engine stops itself at the deadline; this is the backstop for work that does
-    // not check it.
-    let Ok(outcome) = tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), work).await
-    else {
-        state.refusals.refuse(
-            "request deadline",
-            format_args!("a {} of {} overran the deadline", log.method, log.user),
-        );
-        return Reply::busy("the request ran out of time");
-    };
+    let enumerations = state.clone();
+    let outcome = on_engine(
+        state,
+        &identity,
+        deep,
+        deadline,
+        turn,
+        &log.method,
+        move |engine, identity| {
+            let ctx = OpContext {
+                engine,
+                identity,
+                enumerations: &enumerations.enumerations,
+            };
+            execute(&request, &ctx)
+        },
+    )
+    .await;
     match outcome {
         Ok(o) => Reply {
             status: StatusCode::OK,
@@ -216,11 +173,12 @@ pub(crate) async fn respond(
             cim: o.status.to_string(),
             warnings: o.warnings,
         },
-        Err(_) => Reply::plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        Err(reply) => reply,
     }
 }
 
-fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+/// Whether `needle` (ASCII) occurs in `haystack`, without regard to case.
+pub(crate) fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(needle))

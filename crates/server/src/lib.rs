@@ -15,6 +15,7 @@
 //! (by count and by memory) and event streams, with the global limits as a backstop;
 //! password guessing is throttled per address and per user name.
 
+mod cimxml_ops;
 mod events;
 mod http;
 mod interop;
@@ -23,8 +24,10 @@ mod ops;
 mod pull;
 mod request;
 pub mod snapshot;
+mod subscriptions;
 mod tls;
 pub mod users;
+mod wsman;
 
 pub use events::EventLimits;
 
@@ -113,6 +116,18 @@ pub struct Listen {
     pub addr: SocketAddr,
     /// TLS, or plain HTTP when `None`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// What the listener speaks.
+    pub protocol: Protocol,
+}
+
+/// The protocol of a listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// CIM-XML (`POST` on any path) and the event endpoint (`GET …/events`); 5988/5989 by
+    /// convention.
+    CimXml,
+    /// WS-Management (`POST /wsman`); 5985/5986 by convention.
+    WsMan,
 }
 
 /// Everything the server needs besides the engine.
@@ -173,6 +188,8 @@ pub(crate) struct State {
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) snapshots: Arc<Snapshots>,
     pub(crate) enumerations: Enumerations,
+    /// WS-Eventing subscriptions (pull delivery).
+    pub(crate) subscriptions: subscriptions::Subscriptions,
     /// Password checks: one at a time per source address, a few at once in all.
     pub(crate) argon2_slots: WorkSlots<IpAddr>,
     pub(crate) throttle: AuthThrottle,
@@ -192,7 +209,7 @@ pub(crate) struct State {
 /// A bound server, ready to run.
 pub struct Server {
     state: Arc<State>,
-    listeners: Vec<(TcpListener, Option<TlsAcceptor>)>,
+    listeners: Vec<(TcpListener, Option<TlsAcceptor>, Protocol)>,
 }
 
 impl Server {
@@ -215,11 +232,12 @@ impl Server {
             let listener = TcpListener::bind(l.addr)
                 .await
                 .map_err(|e| ServeError::Bind(l.addr, e))?;
-            listeners.push((listener, l.tls.clone().map(TlsAcceptor::from)));
+            listeners.push((listener, l.tls.clone().map(TlsAcceptor::from), l.protocol));
         }
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = Arc::new(State {
             enumerations: Enumerations::new(config.pull),
+            subscriptions: subscriptions::Subscriptions::default(),
             event_slots: Arc::new(Semaphore::new(config.events.max_streams)),
             streams_per_user: Quota::new(config.events.max_streams_per_user),
             streams_per_address: Quota::new(config.events.max_streams_per_address),
@@ -236,12 +254,12 @@ impl Server {
         Ok(Server { state, listeners })
     }
 
-    /// The bound addresses (with the real ports when port 0 was asked for), and whether
-    /// each is TLS.
-    pub fn local_addrs(&self) -> Vec<(SocketAddr, bool)> {
+    /// The bound addresses (with the real ports when port 0 was asked for), whether each
+    /// is TLS, and what it speaks.
+    pub fn local_addrs(&self) -> Vec<(SocketAddr, bool, Protocol)> {
         self.listeners
             .iter()
-            .filter_map(|(l, tls)| l.local_addr().ok().map(|a| (a, tls.is_some())))
+            .filter_map(|(l, tls, p)| l.local_addr().ok().map(|a| (a, tls.is_some(), *p)))
             .collect()
     }
 
@@ -252,10 +270,11 @@ impl Server {
         let max = self.state.config.http.max_connections;
         let slots = Arc::new(Semaphore::new(max));
         let mut tasks = Vec::new();
-        for (listener, tls) in self.listeners {
+        for (listener, tls, protocol) in self.listeners {
             tasks.push(tokio::spawn(accept_loop(
                 listener,
                 tls,
+                protocol,
                 self.state.clone(),
                 slots.clone(),
                 stop_rx.clone(),
@@ -267,6 +286,7 @@ impl Server {
                 loop {
                     tokio::time::sleep(Duration::from_secs(15)).await;
                     state.enumerations.sweep();
+                    state.subscriptions.sweep();
                 }
             })
         };
@@ -291,6 +311,7 @@ impl Server {
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    protocol: Protocol,
     state: Arc<State>,
     slots: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
@@ -339,11 +360,13 @@ async fn accept_loop(
         tokio::spawn(async move {
             let _permits = (permit, own);
             match tls {
-                None => serve_connection(tcp, peer, false, state, stop).await,
+                None => serve_connection(tcp, peer, false, protocol, state, stop).await,
                 Some(acceptor) => {
                     let timeout = state.config.http.handshake_timeout;
                     match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, peer, true, state, stop).await,
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, true, protocol, state, stop).await
+                        }
                         Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
@@ -371,13 +394,14 @@ async fn serve_connection<S>(
     stream: S,
     peer: SocketAddr,
     tls: bool,
+    protocol: Protocol,
     state: Arc<State>,
     mut stop: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limits = state.config.http;
-    let service = service_fn(move |req| handle(state.clone(), req, peer, tls));
+    let service = service_fn(move |req| handle(state.clone(), req, peer, tls, protocol));
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -420,7 +444,7 @@ pub fn serve_blocking(
     config: Config,
     auth: Arc<Authenticator>,
     snapshots: impl FnOnce() -> Snapshots + Send + 'static,
-    ready: impl FnOnce(&[(SocketAddr, bool)]),
+    ready: impl FnOnce(&[(SocketAddr, bool, Protocol)]),
 ) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -455,6 +479,7 @@ async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
     tls: bool,
+    protocol: Protocol,
 ) -> Result<Response<ResponseBody>, std::convert::Infallible> {
     let started = Instant::now();
     let mut log = LogLine {
@@ -464,7 +489,16 @@ async fn handle(
         method: String::new(),
         namespace: String::new(),
     };
-    let reply = if events::is_events_path(req.uri().path()) {
+    let reply = if protocol == Protocol::WsMan {
+        if wsman::is_wsman_path(req.uri().path()) {
+            wsman::respond(&state, req, &mut log).await
+        } else {
+            request::Reply::plain(
+                hyper::StatusCode::NOT_FOUND,
+                "this is a WS-Management listener: POST /wsman",
+            )
+        }
+    } else if events::is_events_path(req.uri().path()) {
         match events::respond(&state, req, &mut log).await {
             // A stream logs its own lines, when it opens and when it ends.
             Ok(stream) => return Ok(stream.map(Either::Right)),

@@ -1,18 +1,19 @@
-//! Enumeration contexts for the pull operations (DSP0200 §5.3.2.x).
+//! Enumeration contexts, for both protocols: CIM-XML's pull operations (DSP0200 §5.3.2.x)
+//! and WS-Enumeration.
 //!
-//! An Open operation computes its whole result, encodes each item once, returns the first
-//! `MaxObjectCount` of them and keeps the rest under a random context id. Pulls page
-//! through it; a context expires `OperationTimeout` seconds after its last use, belongs
-//! to the user who opened it, and is dropped at the end of the sequence or on
-//! CloseEnumeration.
+//! An Open (or Enumerate) computes its whole result, encodes each item once with its
+//! protocol's codec, returns the first page and keeps the rest under a random context id.
+//! Pulls page through it; a context expires a while after its last use, belongs to the
+//! user who opened it, is tied to the protocol and shape it was opened for, and is dropped
+//! at the end of the sequence or on Close/Release.
 //!
 //! What open contexts hold is bounded twice: by count and by the bytes of their waiting
-//! items, each per user and in all. A user at its limits gets
-//! CIM_ERR_SERVER_LIMITS_EXCEEDED; other users are not affected. The items of a context
-//! live in one buffer, so closing it gives the memory back as one block.
+//! items, each per user and in all. A user at its limits is refused; other users are not
+//! affected. The items of a context live in one buffer, so closing it gives the memory
+//! back as one block.
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use linmgmt_cimxml::{CimStatus, Failure, PullShape};
+use linmgmt_cimxml::PullShape;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -51,9 +52,57 @@ impl Default for PullLimits {
     }
 }
 
+/// What a context was opened for; a pull must ask for the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// A CIM-XML pull of instances, paths or instances with paths.
+    CimXml(PullShape),
+    /// A WS-Enumeration (items already in the enumeration mode asked for).
+    WsMan,
+}
+
+/// Why a context operation was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No such context for this user (closed, finished, expired, or another user's).
+    Invalid,
+    /// The user's or the server's limits.
+    Limits,
+    /// An unusable timeout.
+    Timeout,
+    /// A pull for another protocol or shape than the context's.
+    Shape,
+    /// The next item alone is larger than the page's byte budget.
+    TooLarge,
+}
+
+/// A refusal and what to tell the client.
+#[derive(Clone, Debug)]
+pub(crate) struct ContextError {
+    pub(crate) kind: Refusal,
+    pub(crate) message: String,
+}
+
+fn refuse<T>(kind: Refusal, message: impl Into<String>) -> Result<T, ContextError> {
+    Err(ContextError {
+        kind,
+        message: message.into(),
+    })
+}
+
+/// How much one page may hold.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PageSize {
+    /// At most this many items.
+    pub(crate) count: usize,
+    /// At most this many bytes of items (but always at least one item, unless that one
+    /// is larger: then [`Refusal::TooLarge`]).
+    pub(crate) bytes: Option<usize>,
+}
+
 struct Context {
     owner: String,
-    shape: PullShape,
+    shape: Shape,
     items: Items,
     timeout: Duration,
     expires: Instant,
@@ -93,18 +142,39 @@ impl Items {
         self.text.len()
     }
 
-    /// The next `n` items (or fewer), concatenated.
-    fn take(&mut self, n: usize) -> Vec<String> {
-        let mut out = Vec::with_capacity(n.min(self.ends.len()));
-        for _ in 0..n {
-            let Some(end) = self.ends.pop_front() else {
+    /// The next page: at most `size.count` items within `size.bytes`.
+    fn take(&mut self, size: PageSize) -> Result<Vec<String>, ContextError> {
+        let mut out = Vec::with_capacity(size.count.min(self.ends.len()));
+        let mut used = 0;
+        while out.len() < size.count {
+            let Some(&end) = self.ends.front() else {
                 break;
             };
+            let len = end - self.start;
+            if let Some(budget) = size.bytes
+                && used + len > budget
+            {
+                if out.is_empty() {
+                    return too_large(len, budget);
+                }
+                break;
+            }
+            used += len;
+            self.ends.pop_front();
             out.push(self.text[self.start..end].to_owned());
             self.start = end;
         }
-        out
+        Ok(out)
     }
+}
+
+fn too_large<T>(len: usize, budget: usize) -> Result<T, ContextError> {
+    refuse(
+        Refusal::TooLarge,
+        format!(
+            "the next item takes {len} bytes, more than the {budget} the envelope has room for"
+        ),
+    )
 }
 
 /// The open enumerations.
@@ -120,31 +190,16 @@ struct Held {
     bytes: usize,
 }
 
-/// One page of an enumeration, ready to encode.
-pub struct Page {
-    items: Vec<String>,
-    end_of_sequence: bool,
-    context: String,
+/// One page of an enumeration, for a codec to write.
+pub(crate) struct Page {
+    pub(crate) items: Vec<String>,
+    pub(crate) end_of_sequence: bool,
+    /// The context to pull the rest with; empty at the end of the sequence.
+    pub(crate) context: String,
 }
 
-impl Page {
-    /// `IRETURNVALUE` with the items, then `EndOfSequence` and `EnumerationContext`.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        let _ = write!(out, "<IRETURNVALUE>");
-        for item in &self.items {
-            out.push_str(item);
-        }
-        out.push_str("</IRETURNVALUE>");
-        out.push_str(&linmgmt_cimxml::pull_params(
-            self.end_of_sequence,
-            &self.context,
-        ));
-        out
-    }
-}
-
-fn new_id() -> String {
+/// A random id: for enumeration contexts and subscriptions.
+pub(crate) fn new_id() -> String {
     let mut bytes = [0u8; 16];
     OsRng.fill_bytes(&mut bytes);
     bytes.iter().fold(String::with_capacity(32), |mut s, b| {
@@ -153,9 +208,9 @@ fn new_id() -> String {
     })
 }
 
-fn invalid_context(id: &str) -> Failure {
-    Failure::new(
-        CimStatus::InvalidEnumerationContext,
+fn invalid_context<T>(id: &str) -> Result<T, ContextError> {
+    refuse(
+        Refusal::Invalid,
         format!("no open enumeration {id:?} (closed, finished or expired)"),
     )
 }
@@ -167,6 +222,10 @@ impl Enumerations {
             limits,
             open: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub(crate) fn limits(&self) -> &PullLimits {
+        &self.limits
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Context>> {
@@ -188,7 +247,7 @@ impl Enumerations {
         open: &HashMap<String, Context>,
         owner: &str,
         bytes: usize,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), ContextError> {
         let (mut mine, mut all) = (Held::default(), Held::default());
         for c in open.values() {
             let b = c.items.bytes();
@@ -226,53 +285,55 @@ impl Enumerations {
         } else {
             return Ok(());
         };
-        Err(Failure::new(CimStatus::ServerLimitsExceeded, refusal))
+        refuse(Refusal::Limits, refusal)
     }
 
-    fn check_count(&self, max: u32) -> Result<usize, Failure> {
+    /// A page count a client asked for, within the largest page.
+    pub(crate) fn check_count(&self, max: u32) -> Result<usize, ContextError> {
         if max > self.limits.max_page {
-            return Err(Failure::new(
-                CimStatus::ServerLimitsExceeded,
+            return refuse(
+                Refusal::Limits,
                 format!("MaxObjectCount {max} is over {}", self.limits.max_page),
-            ));
+            );
         }
         Ok(max as usize)
     }
 
-    /// Opens an enumeration over `items`, returning the first page.
-    pub fn open(
+    /// How long a context lives between pulls: the client's wish, or the default.
+    pub(crate) fn lifetime(&self, requested: Option<Duration>) -> Result<Duration, ContextError> {
+        match requested {
+            None => Ok(self.limits.default_timeout),
+            Some(d) if d.is_zero() => refuse(
+                Refusal::Timeout,
+                "an enumeration that never expires (timeout 0) is not supported",
+            ),
+            Some(d) if d > self.limits.max_timeout => refuse(
+                Refusal::Timeout,
+                format!(
+                    "a timeout of {} s is over the limit of {} s",
+                    d.as_secs(),
+                    self.limits.max_timeout.as_secs()
+                ),
+            ),
+            Some(d) => Ok(d),
+        }
+    }
+
+    /// Opens an enumeration over `items`, returning the first page. With `always`, a
+    /// context is kept even when the first page has everything (WS-Enumeration's plain
+    /// Enumerate returns only a context, which a Pull then ends).
+    pub(crate) fn open(
         &self,
         owner: &str,
-        _namespace: &str,
-        shape: PullShape,
+        shape: Shape,
         items: Vec<String>,
-        timeout: Option<u32>,
-        max: u32,
-    ) -> Result<Page, Failure> {
-        let timeout = match timeout {
-            None => self.limits.default_timeout,
-            Some(0) => {
-                return Err(Failure::new(
-                    CimStatus::InvalidOperationTimeout,
-                    "OperationTimeout 0 (never expire) is not supported",
-                ));
-            }
-            Some(s) if Duration::from_secs(u64::from(s)) > self.limits.max_timeout => {
-                return Err(Failure::new(
-                    CimStatus::InvalidOperationTimeout,
-                    format!(
-                        "OperationTimeout {s} s is over the limit of {} s",
-                        self.limits.max_timeout.as_secs()
-                    ),
-                ));
-            }
-            Some(s) => Duration::from_secs(u64::from(s)),
-        };
-        let max = self.check_count(max)?;
-        let mut items = items.into_iter();
-        let first: Vec<String> = items.by_ref().take(max).collect();
-        let rest = Items::new(items);
-        if rest.is_empty() {
+        timeout: Duration,
+        size: PageSize,
+        always: bool,
+    ) -> Result<Page, ContextError> {
+        let mut rest = Items::new(items);
+        let first = rest.take(size)?;
+        if rest.is_empty() && !always {
             return Ok(Page {
                 items: first,
                 end_of_sequence: true,
@@ -302,30 +363,36 @@ impl Enumerations {
     }
 
     /// The next page of an open enumeration.
-    pub fn pull(&self, owner: &str, id: &str, shape: PullShape, max: u32) -> Result<Page, Failure> {
-        let max = self.check_count(max)?;
+    pub(crate) fn pull(
+        &self,
+        owner: &str,
+        id: &str,
+        shape: Shape,
+        size: PageSize,
+    ) -> Result<Page, ContextError> {
         let now = Instant::now();
         let mut open = self.lock();
         let Some(ctx) = open.get_mut(id) else {
-            return Err(invalid_context(id));
+            return invalid_context(id);
         };
         if ctx.owner != owner || ctx.expires <= now {
             if ctx.expires <= now {
                 open.remove(id);
             }
-            return Err(invalid_context(id));
+            return invalid_context(id);
         }
         if ctx.shape != shape {
-            return Err(Failure::new(
-                CimStatus::InvalidParameter,
+            return refuse(
+                Refusal::Shape,
                 format!(
                     "enumeration {id:?} was opened for {:?}, not {shape:?}",
                     ctx.shape
                 ),
-            ));
+            );
         }
-        let page = ctx.items.take(max);
+        let page = ctx.items.take(size)?;
         if ctx.items.is_empty() {
+            // Also a context kept with nothing in it ends here.
             open.remove(id);
             return Ok(Page {
                 items: page,
@@ -342,14 +409,14 @@ impl Enumerations {
     }
 
     /// Closes an open enumeration.
-    pub fn close(&self, owner: &str, id: &str) -> Result<(), Failure> {
+    pub(crate) fn close(&self, owner: &str, id: &str) -> Result<(), ContextError> {
         let mut open = self.lock();
         match open.get(id) {
             Some(ctx) if ctx.owner == owner => {
                 open.remove(id);
                 Ok(())
             }
-            _ => Err(invalid_context(id)),
+            _ => invalid_context(id),
         }
     }
 }
@@ -358,35 +425,71 @@ impl Enumerations {
 mod tests {
     use super::*;
 
+    const PATHS: Shape = Shape::CimXml(PullShape::Paths);
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn page(count: usize) -> PageSize {
+        PageSize { count, bytes: None }
+    }
+
     #[test]
     fn paging_ownership_and_expiry() {
         let e = Enumerations::new(PullLimits::default());
         let items = vec!["<a/>".to_owned(), "<b/>".to_owned(), "<c/>".to_owned()];
-        let p = e.open("u", "ns", PullShape::Paths, items, None, 1).unwrap();
+        let p = e.open("u", PATHS, items, MINUTE, page(1), false).unwrap();
         assert!(!p.end_of_sequence);
         assert_eq!(p.items, ["<a/>"]);
         let ctx = p.context.clone();
         assert_eq!(
-            e.pull("other", &ctx, PullShape::Paths, 1)
-                .err()
-                .map(|f| f.status),
-            Some(CimStatus::InvalidEnumerationContext)
+            e.pull("other", &ctx, PATHS, page(1)).err().map(|f| f.kind),
+            Some(Refusal::Invalid)
         );
-        let p = e.pull("u", &ctx, PullShape::Paths, 1).unwrap();
+        let p = e.pull("u", &ctx, PATHS, page(1)).unwrap();
         assert_eq!(p.items, ["<b/>"]);
-        let p = e.pull("u", &ctx, PullShape::Paths, 5).unwrap();
+        let p = e.pull("u", &ctx, PATHS, page(5)).unwrap();
         assert!(p.end_of_sequence);
-        assert!(e.pull("u", &ctx, PullShape::Paths, 1).is_err());
+        assert!(e.pull("u", &ctx, PATHS, page(1)).is_err());
         // Everything on the first page: no context kept.
         let p = e
-            .open("u", "ns", PullShape::Paths, vec!["<a/>".into()], None, 10)
+            .open("u", PATHS, vec!["<a/>".into()], MINUTE, page(10), false)
             .unwrap();
         assert!(p.end_of_sequence && p.context.is_empty());
         assert_eq!(e.sweep(), 0);
-        assert!(
-            e.open("u", "ns", PullShape::Paths, vec![], Some(0), 1)
-                .is_err()
+        assert!(e.lifetime(Some(Duration::ZERO)).is_err());
+        assert!(e.lifetime(Some(Duration::from_secs(601))).is_err());
+        // A byte budget: as many items as fit, and a fault when not even one does.
+        let items = vec!["12345".to_owned(), "67890".to_owned(), "x".to_owned()];
+        let size = PageSize {
+            count: 10,
+            bytes: Some(10),
+        };
+        let p = e
+            .open("u", Shape::WsMan, items, MINUTE, size, false)
+            .unwrap();
+        assert_eq!(p.items, ["12345", "67890"]);
+        let small = PageSize {
+            count: 10,
+            bytes: Some(4),
+        };
+        let wide = e.open(
+            "u",
+            Shape::WsMan,
+            vec!["12345".into()],
+            MINUTE,
+            small,
+            false,
         );
+        assert_eq!(wide.err().map(|f| f.kind), Some(Refusal::TooLarge));
+        // A plain WS-Enumeration keeps a context even for nothing; its first pull ends it.
+        let p0 = e
+            .open("u", Shape::WsMan, vec![], MINUTE, page(0), true)
+            .unwrap();
+        assert!(!p0.end_of_sequence && !p0.context.is_empty());
+        let end = e.pull("u", &p0.context, Shape::WsMan, page(5)).unwrap();
+        assert!(end.end_of_sequence && end.items.is_empty());
+        // A context answers only the protocol and shape it was opened for.
+        let other = e.pull("u", &p.context, PATHS, page(1));
+        assert_eq!(other.err().map(|f| f.kind), Some(Refusal::Shape));
     }
 
     #[test]
@@ -401,15 +504,15 @@ mod tests {
         let e = Enumerations::new(limits);
         let two = || vec!["<a/>".to_owned(), "<b/>".to_owned()];
         let open = |who: &str, items: Vec<String>| {
-            e.open(who, "ns", PullShape::Paths, items, Some(600), 0)
+            e.open(who, PATHS, items, MINUTE, page(0), false)
                 .map(|p| p.context)
-                .map_err(|f| (f.status, f.message))
+                .map_err(|f| (f.kind, f.message))
         };
         for _ in 0..3 {
             open("mallory", two()).unwrap();
         }
         let (status, message) = open("mallory", two()).unwrap_err();
-        assert_eq!(status, CimStatus::ServerLimitsExceeded);
+        assert_eq!(status, Refusal::Limits);
         assert!(message.contains("per user"), "{message}");
         // Another user still opens hers ...
         let mine = open("admin", two()).unwrap();
@@ -429,11 +532,11 @@ mod tests {
         // Items keep their order and boundaries across pulls.
         let e = Enumerations::new(PullLimits::default());
         let items = (0..5).map(|i| format!("<i{i}/>")).collect();
-        let p = e.open("u", "ns", PullShape::Paths, items, None, 1).unwrap();
+        let p = e.open("u", PATHS, items, MINUTE, page(1), false).unwrap();
         assert_eq!(p.items, ["<i0/>"]);
-        let p2 = e.pull("u", &p.context, PullShape::Paths, 3).unwrap();
+        let p2 = e.pull("u", &p.context, PATHS, page(3)).unwrap();
         assert_eq!(p2.items, ["<i1/>", "<i2/>", "<i3/>"]);
-        let p3 = e.pull("u", &p.context, PullShape::Paths, 3).unwrap();
+        let p3 = e.pull("u", &p.context, PATHS, page(3)).unwrap();
         assert_eq!(p3.items, ["<i4/>"]);
         assert!(p3.end_of_sequence);
     }

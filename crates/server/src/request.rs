@@ -8,10 +8,12 @@ use crate::State;
 use crate::limits::{WorkPermit, source_key};
 use crate::users::{Identity, parse_basic};
 use bytes::Bytes;
-use http_body_util::{Either, Full};
-use hyper::header::HeaderValue;
-use hyper::{HeaderMap, Response, StatusCode};
+use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, HeaderValue};
+use hyper::{HeaderMap, Request, Response, StatusCode};
 use linmgmt_cim::WbemStatus;
+use linmgmt_engine::Engine;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,6 +164,42 @@ pub(crate) async fn authenticate(
     }
 }
 
+/// Reads a request's body within the body limit and the body timeout; a `413` (before
+/// reading, when Content-Length already says too much), `408` or `400` otherwise, each
+/// closing the connection.
+pub(crate) async fn read_body(state: &State, req: Request<Incoming>) -> Result<Bytes, Reply> {
+    let limits = &state.config.http;
+    let too_large = || {
+        let mut r = Reply::plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body limit is {} bytes", limits.max_body),
+        );
+        r.headers.push(("connection", "close".into()));
+        r
+    };
+    if let Some(len) =
+        header(req.headers(), CONTENT_LENGTH.as_str()).and_then(|l| l.parse::<u64>().ok())
+        && len > limits.max_body as u64
+    {
+        return Err(too_large());
+    }
+    let body = Limited::new(req.into_body(), limits.max_body);
+    match tokio::time::timeout(limits.body_timeout, body.collect()).await {
+        Err(_) => {
+            let mut r = Reply::plain(StatusCode::REQUEST_TIMEOUT, "the body came too slowly");
+            r.headers.push(("connection", "close".into()));
+            Err(r)
+        }
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(_)) => {
+            let mut r = Reply::plain(StatusCode::BAD_REQUEST, "the body could not be read");
+            r.headers.push(("connection", "close".into()));
+            Err(r)
+        }
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
 /// The request's turn at the blocking threads, within its user's fair share, waited for
 /// until `deadline`; a `503` when none comes by then.
 pub(crate) async fn turn(
@@ -183,9 +221,58 @@ pub(crate) async fn turn(
     }
 }
 
+/// How long past the deadline an answer is awaited before giving up on it.
+const DEADLINE_GRACE: Duration = Duration::from_secs(1);
+
+/// Runs `work` on a blocking thread with the engine `identity` may use, over a host
+/// snapshot fresh enough for the request (`deep`: one that includes server sessions),
+/// holding `turn` while it works. The snapshot must come by `deadline`, and the engine
+/// stops itself there; a `503` otherwise, or when the work overruns even that (the
+/// backstop for work that does not check the deadline).
+pub(crate) async fn on_engine<T: Send + 'static>(
+    state: &Arc<State>,
+    identity: &Identity,
+    deep: bool,
+    deadline: Instant,
+    turn: WorkPermit,
+    what: &str,
+    work: impl FnOnce(&Engine, &Identity) -> T + Send + 'static,
+) -> Result<T, Reply> {
+    let Ok(generation) =
+        tokio::time::timeout_at(deadline.into(), state.snapshots.fresh(deep)).await
+    else {
+        return Err(Reply::busy(
+            "the host snapshot was not ready before the request deadline",
+        ));
+    };
+    let engine = generation
+        .engine_for(state.snapshots.parts(), identity)
+        .with_deadline(deadline);
+    let who = identity.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        // The turn is held while the thread works, even past an abandoned wait below.
+        let _turn = turn;
+        work(&engine, &who)
+    });
+    match tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), task).await {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(_)) => Err(Reply::plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+        )),
+        Err(_) => {
+            state.refusals.refuse(
+                "request deadline",
+                format_args!("a {what} of {} overran the deadline", identity.name),
+            );
+            Err(Reply::busy("the request ran out of time"))
+        }
+    }
+}
+
 impl Reply {
     /// The answer to a request whose authentication failed.
-    pub(crate) fn unauthenticated(state: &State, auth: Auth, json: bool) -> Reply {
+    pub(crate) fn unauthenticated(realm: &str, auth: Auth, json: bool) -> Reply {
         let (status, message) = match auth {
             Auth::Throttled(_) => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -203,10 +290,9 @@ impl Reply {
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 r.headers.push(("retry-after", secs.max(1).to_string()));
             }
-            _ => r.headers.push((
-                "www-authenticate",
-                format!("Basic realm=\"{}\"", state.config.realm),
-            )),
+            _ => r
+                .headers
+                .push(("www-authenticate", format!("Basic realm=\"{realm}\""))),
         }
         r
     }
