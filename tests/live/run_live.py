@@ -802,7 +802,7 @@ class Live:
         print(
             """#
 # Sessions are up. Query them with:
-#   export LINMGMT_SMBSTATUS={wrap} LINMGMT_SSHD_LOG={log}
+#   export LINMGMT_SMBSTATUS={wrap} LINMGMT_SSHD_LOG={log} LINMGMT_LIVE_SSH={ssh}
 #   {lm} query "SELECT * FROM Win32_LogonSession" --format json
 #   {lm} query "SELECT * FROM Win32_ServerSession" --format json
 #   {lm}
@@ -812,6 +812,9 @@ class Live:
 #""".format(
                 wrap=self.smbd.smbstatus_wrapper,
                 log=self.sshd.log_path,
+                # How to log in for real (a test user, the harness's key and port), with
+                # commas for spaces so that it stays one word of the export line.
+                ssh=",".join(["ssh", *self.sshd.client_opts(), "-p", str(self.sshd.port)]),
                 lm=lm,
                 ids=", ".join("%s=%s" % (s.user, s.sessionid) for s in self.ssh_sessions),
                 me=os.getpid(),
