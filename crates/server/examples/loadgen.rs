@@ -1,10 +1,11 @@
-//! A bounded CIM-XML load generator for loopback tests: N keep-alive connections send a
-//! fixed total of EnumerateInstances requests, then it prints requests/s, latency
-//! percentiles and the error count as one JSON line.
+//! A bounded load generator for loopback tests: N keep-alive connections send a fixed total
+//! of CIM-XML EnumerateInstances requests (or, with `wsman`, WS-Management optimized
+//! Enumerates of the class, which answer every instance in one response), then it prints
+//! requests/s, latency percentiles and the error count as one JSON line.
 //!
 //! ```text
 //! cargo run --release -p linmgmt-server --example loadgen -- \
-//!     127.0.0.1:5988 USER PASSWORD [CONNECTIONS=64] [REQUESTS=20000] [CLASS=Win32_LogonSession]
+//!     127.0.0.1:5988 USER PASSWORD [CONNECTIONS=64] [REQUESTS=20000] [CLASS=Win32_LogonSession] [cimxml|wsman]
 //! ```
 //!
 //! Only loopback addresses are accepted, and the run ends after the request count or
@@ -50,7 +51,18 @@ fn request(addr: SocketAddr, auth: &str, class: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Reads one response; returns whether it was a 200 without a CIM error.
+fn wsman_request(addr: SocketAddr, auth: &str, class: &str) -> Vec<u8> {
+    let body = format!(
+        r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:wsen="http://schemas.xmlsoap.org/ws/2004/09/enumeration" xmlns:wsman="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><s:Header><wsa:To>http://{addr}/wsman</wsa:To><wsman:ResourceURI s:mustUnderstand="true">http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/{class}</wsman:ResourceURI><wsa:ReplyTo><wsa:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</wsa:Address></wsa:ReplyTo><wsa:Action s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate</wsa:Action><wsman:MaxEnvelopeSize s:mustUnderstand="true">512000</wsman:MaxEnvelopeSize><wsa:MessageID>uuid:5D2A4B8E-7C1F-4C55-9F35-0E1C2B7A9D01</wsa:MessageID><wsman:OperationTimeout>PT60S</wsman:OperationTimeout></s:Header><s:Body><wsen:Enumerate><wsman:OptimizeEnumeration/><wsman:MaxElements>32000</wsman:MaxElements></wsen:Enumerate></s:Body></s:Envelope>"#
+    );
+    format!(
+        "POST /wsman HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/soap+xml;charset=UTF-8\r\nAuthorization: Basic {auth}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Reads one response; returns whether it was a 200 without a CIM error or SOAP fault.
 async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<bool> {
     buf.clear();
     let mut chunk = [0u8; 16384];
@@ -79,15 +91,18 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Re
         buf.extend_from_slice(&chunk[..n]);
     }
     let body = &buf[header_end..header_end + len];
-    let cim_error = body.windows(7).any(|w| w == b"<ERROR ");
-    Ok(ok && !cim_error)
+    let error =
+        body.windows(7).any(|w| w == b"<ERROR ") || body.windows(8).any(|w| w == b"<s:Fault");
+    Ok(ok && !error)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 3 {
-        eprintln!("usage: loadgen ADDR:PORT USER PASSWORD [CONNECTIONS] [REQUESTS] [CLASS]");
+        eprintln!(
+            "usage: loadgen ADDR:PORT USER PASSWORD [CONNECTIONS] [REQUESTS] [CLASS] [cimxml|wsman]"
+        );
         std::process::exit(2);
     }
     let addr: SocketAddr = args[0].parse().expect("ADDR:PORT");
@@ -99,7 +114,11 @@ async fn main() {
         .get(5)
         .cloned()
         .unwrap_or_else(|| "Win32_LogonSession".into());
-    let req = Arc::new(request(addr, &auth, &class));
+    let req = Arc::new(match args.get(6).map(String::as_str) {
+        None | Some("cimxml") => request(addr, &auth, &class),
+        Some("wsman") => wsman_request(addr, &auth, &class),
+        Some(other) => panic!("protocol {other}: cimxml or wsman"),
+    });
     let next = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(120);
     let started = Instant::now();

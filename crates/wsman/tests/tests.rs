@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn dir(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(name)
 }
 
 /// Each `requests/*.xml` decodes to what `requests/*.decoded` holds (the typed request,
@@ -43,7 +45,8 @@ fn instance(repo: &Repository, class: &str, values: Vec<(&str, Option<Value>)>) 
         .unwrap_or_else(|| panic!("class {class}"));
     let mut i = Instance::new(Arc::clone(def));
     for (name, v) in values {
-        i.set(name, v).unwrap_or_else(|e| panic!("{class}.{name}: {e}"));
+        i.set(name, v)
+            .unwrap_or_else(|e| panic!("{class}.{name}: {e}"));
     }
     i
 }
@@ -117,9 +120,15 @@ fn fixtures(repo: &Repository) -> Vec<(&'static str, Instance)> {
         repo,
         "__InstanceCreationEvent",
         vec![
-            ("TargetInstance", Some(Value::Object(Box::new(session.clone())))),
+            (
+                "TargetInstance",
+                Some(Value::Object(Box::new(session.clone()))),
+            ),
             ("TIME_CREATED", Some(Value::Uint64(133_500_000_000_000_000))),
-            ("SECURITY_DESCRIPTOR", Some(Value::Array(vec![Value::Uint8(1), Value::Uint8(0)]))),
+            (
+                "SECURITY_DESCRIPTOR",
+                Some(Value::Array(vec![Value::Uint8(1), Value::Uint8(0)])),
+            ),
         ],
     );
     vec![
@@ -171,7 +180,10 @@ fn responses() {
         (Mode::Epr, "epr"),
         (Mode::ObjectAndEpr, "objepr"),
     ] {
-        let items: Vec<String> = sessions.iter().map(|i| encode::item(i, mode, &cim)).collect();
+        let items: Vec<String> = sessions
+            .iter()
+            .map(|i| encode::item(i, mode, &cim))
+            .collect();
         cases.push((
             format!("enumerate-optimized-{label}-cim"),
             encode::envelope(
@@ -240,7 +252,10 @@ fn responses() {
         ("fault-timed-out", timed_out),
         ("fault-must-understand", must),
     ] {
-        cases.push((name.into(), encode::fault(&f, RESPONSE_ID, Some(REQUEST_ID), "vm")));
+        cases.push((
+            name.into(),
+            encode::fault(&f, RESPONSE_ID, Some(REQUEST_ID), "vm"),
+        ));
     }
     for (name, xml) in &cases {
         let parsed = linmgmt_cimxml::parse_tree(xml.as_bytes(), &Limits::default());
@@ -248,10 +263,15 @@ fn responses() {
             goldens.fail(format!("{name}: the response is not well-formed: {e}"));
             continue;
         }
-        if name != "identify-anonymous" && !xml.contains(&format!("<wsa:RelatesTo>{REQUEST_ID}</wsa:RelatesTo>")) {
+        if name != "identify-anonymous"
+            && !xml.contains(&format!("<wsa:RelatesTo>{REQUEST_ID}</wsa:RelatesTo>"))
+        {
             goldens.fail(format!("{name}: no RelatesTo for the request"));
         }
-        goldens.check(&dir("responses").join(format!("{name}.xml")), &format!("{xml}\n"));
+        goldens.check(
+            &dir("responses").join(format!("{name}.xml")),
+            &format!("{xml}\n"),
+        );
     }
     goldens.finish(16);
 }
