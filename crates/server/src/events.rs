@@ -21,22 +21,22 @@
 //! hub stops; dropping the `EventStream` unsubscribes.
 
 use crate::State;
-use crate::limits::{QuotaGuard, source_key};
-use crate::request::{Auth, LogLine, Reply, authenticate, hex, turn};
+use crate::request::{Auth, LogLine, Reply, authenticate, hex};
+use crate::streams::{StreamError, StreamPermits, open_stream};
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming};
 use hyper::header::{ACCEPT, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use linmgmt_cim::{Instance, WbemStatus};
 use linmgmt_engine::EngineError;
-use linmgmt_events::{EventStream, Subscription};
+use linmgmt_events::EventStream;
 use linmgmt_render::{EventWriter, Format, RenderOptions};
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 /// Limits of the event endpoint.
 #[derive(Clone, Copy, Debug)]
@@ -362,85 +362,6 @@ pub(crate) async fn respond(
     })
 }
 
-/// Why an event stream could not be opened.
-pub(crate) enum StreamError {
-    /// The server does not follow the host.
-    NoHub(String),
-    /// The namespace or the query is wrong (WBEM_E_INVALID_QUERY and friends).
-    Query(EngineError),
-    /// A stream limit (per user, per address, or all).
-    Limit(String),
-    /// No turn or no baseline before the deadline.
-    Busy(Reply),
-    /// The baseline scan failed.
-    Baseline(EngineError),
-}
-
-/// Compiles `query` in `namespace`, takes a place under the stream limits and subscribes
-/// to the hub, whose baseline scan runs as work of `identity` (its share of the blocking
-/// threads, the request deadline). Shared by `GET …/events` and WS-Eventing.
-pub(crate) async fn open_stream(
-    state: &Arc<State>,
-    identity: &crate::Identity,
-    namespace: &str,
-    query: &str,
-    peer: std::net::SocketAddr,
-) -> Result<(EventStream, StreamPermits), StreamError> {
-    let parts = state.snapshots.parts();
-    let Some(hub) = parts.hub.clone() else {
-        return Err(StreamError::NoHub(
-            "this server does not follow the host (it serves test data), so it has no events"
-                .to_owned(),
-        ));
-    };
-    let ns = parts.repository.namespace(namespace).ok_or_else(|| {
-        StreamError::Query(EngineError::new(
-            WbemStatus::InvalidNamespace,
-            format!("no namespace {namespace}"),
-        ))
-    })?;
-    let subscription = Subscription::compile(ns, query, &parts.compile, parts.context.clone())
-        .map_err(StreamError::Query)?;
-    let permits = stream_permits(state, &identity.name, peer).map_err(|message| {
-        state.refusals.refuse(
-            "event streams",
-            format_args!("{message} ({})", identity.name),
-        );
-        StreamError::Limit(message)
-    })?;
-    let viewer = match identity.role {
-        crate::Role::Admin => None,
-        crate::Role::User => Some(identity.name.clone()),
-    };
-    // The baseline scan: until it is done, changes are not news. It is work like any
-    // request's: within the user's share of the blocking threads, and the deadline.
-    let deadline = Instant::now() + state.config.http.request_timeout;
-    let turn = turn(state, &identity.name, deadline)
-        .await
-        .map_err(StreamError::Busy)?;
-    let subscribed = tokio::time::timeout_at(
-        deadline.into(),
-        tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            hub.subscribe(subscription, viewer)
-        }),
-    )
-    .await
-    .map_err(|_| {
-        StreamError::Busy(Reply::busy(
-            "the baseline scan did not finish before the request deadline",
-        ))
-    })?;
-    match subscribed {
-        Ok(Ok(stream)) => Ok((stream, permits)),
-        Ok(Err(e)) => Err(StreamError::Baseline(e)),
-        Err(_) => Err(StreamError::Baseline(EngineError::new(
-            WbemStatus::Failed,
-            "internal error",
-        ))),
-    }
-}
-
 /// Why a stream ended, for its log line.
 #[derive(Clone, Copy, Debug)]
 enum End {
@@ -475,48 +396,6 @@ struct Pump {
     /// Held for the stream's life: the stream's share of the global, per-user and
     /// per-address limits.
     _permits: StreamPermits,
-}
-
-/// One stream's place under each of the stream limits.
-pub(crate) type StreamPermits = (
-    OwnedSemaphorePermit,
-    QuotaGuard<String>,
-    QuotaGuard<std::net::IpAddr>,
-);
-
-/// A place for one more stream of `user` from `peer`, or why not.
-fn stream_permits(
-    state: &State,
-    user: &str,
-    peer: std::net::SocketAddr,
-) -> Result<StreamPermits, String> {
-    let limits = state.config.events;
-    let own = state
-        .streams_per_user
-        .try_acquire(&user.to_owned())
-        .ok_or_else(|| {
-            format!(
-                "at most {} event streams per user may be open at once",
-                limits.max_streams_per_user
-            )
-        })?;
-    let source = source_key(peer.ip());
-    let from = state
-        .streams_per_address
-        .try_acquire(&source)
-        .ok_or_else(|| {
-            format!(
-                "at most {} event streams per address may be open at once",
-                limits.max_streams_per_address
-            )
-        })?;
-    let all = state.event_slots.clone().try_acquire_owned().map_err(|_| {
-        format!(
-            "at most {} event streams may be open at once",
-            limits.max_streams
-        )
-    })?;
-    Ok((all, own, from))
 }
 
 /// Completes when the server shuts down (or is gone).

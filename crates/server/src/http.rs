@@ -5,7 +5,8 @@
 use crate::State;
 use crate::cimxml_ops::{OpContext, execute};
 use crate::request::{
-    Auth, LogLine, Reply, authenticate, header, on_engine, percent_decode, read_body, turn,
+    Auth, LogLine, Reply, authenticate, contains_ignore_case, header, on_engine, percent_decode,
+    read_body, turn,
 };
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -175,13 +176,6 @@ pub(crate) async fn respond(
         },
         Err(reply) => reply,
     }
-}
-
-/// Whether `needle` (ASCII) occurs in `haystack`, without regard to case.
-pub(crate) fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ mod ops;
 mod pull;
 mod request;
 pub mod snapshot;
+mod streams;
 mod subscriptions;
 mod tls;
 pub mod users;

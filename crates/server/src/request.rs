@@ -1,7 +1,9 @@
 //! What every request shares, whatever it asks for: the reply it becomes, its log line,
-//! authentication (with the password-guessing throttle), and the small decoders of HTTP
-//! fields. The CIM-XML handler ([`crate::http`]) and the event endpoint ([`crate::events`])
-//! both build on it and not on each other.
+//! authentication (with the password-guessing throttle), reading the body within its
+//! limits, the user's turn and the work on the engine within the deadline
+//! ([`on_engine`]), and the small decoders of HTTP fields. The CIM-XML handler
+//! ([`crate::http`]), the event endpoint ([`crate::events`]) and WS-Management
+//! ([`crate::wsman`]) build on it and not on each other.
 
 use crate::ResponseBody;
 use crate::State;
@@ -71,6 +73,13 @@ pub fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether `needle` (ASCII) occurs in `haystack`, without regard to case.
+pub(crate) fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// The value of an ASCII hex digit.

@@ -10,8 +10,8 @@
 //! the last Pull), when the hub stops, or with the server.
 
 use crate::State;
-use crate::events::{StreamError, StreamPermits, open_stream};
 use crate::pull::new_id;
+use crate::streams::{StreamError, StreamPermits, open_stream};
 use crate::users::Identity;
 use linmgmt_events::EventStream;
 use linmgmt_wsman::{Fault, InstanceStyle, Subcode, UriStyle, encode};

@@ -16,10 +16,12 @@
 //!   MessageID, byte for byte.
 
 use crate::State;
-use crate::events::StreamError;
 use crate::ops::{self, Found, LooseKey, LooseName, OpError, Source};
 use crate::pull::{ContextError, PageSize, Refusal, Shape, new_id};
-use crate::request::{Auth, LogLine, Reply, authenticate, header, on_engine, read_body, turn};
+use crate::request::{
+    Auth, LogLine, Reply, authenticate, contains_ignore_case, header, on_engine, read_body, turn,
+};
+use crate::streams::StreamError;
 use crate::subscriptions::Subscription;
 use crate::users::Identity;
 use bytes::Bytes;
@@ -199,10 +201,6 @@ pub(crate) async fn respond(
         Err(Failed::Fault(f)) => fault_reply(state, &f, relates.as_deref()),
         Err(Failed::Http(r)) => r,
     }
-}
-
-fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    crate::http::contains_ignore_case(haystack, needle)
 }
 
 /// A client without credentials: Identify (without the version), or 401.
