@@ -4,6 +4,8 @@ its users file, a self-signed certificate, and helpers to run the real clients.
 Environment:
   LINMGMT            the binary (default: target/release/linmgmt)
   LINMGMT_SMBSTATUS, LINMGMT_SSHD_LOG   passed through to the server (live sessions)
+  LINMGMT_LIVE_SSH   the ssh command line (commas for spaces) that logs in to the live
+                     harness's sshd (test_wsman.py's real logins)
   CI                 `true` or `1` (as .ci/run sets it): a skipped test is a failure
 """
 
@@ -88,6 +90,9 @@ class Server:
     proc: subprocess.Popen
     workdir: Path
     extra: dict = field(default_factory=dict)
+    # WS-Management listeners (`--wsman-listen`), when started with `wsman=True`.
+    wsman_http_port: int = 0
+    wsman_https_port: int = 0
 
     @property
     def http_url(self):
@@ -99,6 +104,20 @@ class Server:
 
     def url(self, scheme):
         return self.http_url if scheme == "http" else self.https_url
+
+    @property
+    def wsman_http_url(self):
+        return "http://127.0.0.1:%d/wsman" % self.wsman_http_port
+
+    @property
+    def wsman_https_url(self):
+        return "https://127.0.0.1:%d/wsman" % self.wsman_https_port
+
+    def wsman_url(self, scheme):
+        return self.wsman_http_url if scheme == "http" else self.wsman_https_url
+
+    def wsman_port(self, scheme):
+        return self.wsman_http_port if scheme == "http" else self.wsman_https_port
 
     def rss_kib(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
@@ -124,7 +143,9 @@ def make_cert(d):
     return cert, key
 
 
-def start_server(d, extra_args=(), name="serve"):
+def start_server(d, extra_args=(), name="serve", wsman=False):
+    """`linmgmt serve` on HTTP and HTTPS (CIM-XML); with `wsman`, also WS-Management
+    (`POST /wsman`) on HTTP and HTTPS ports of its own."""
     users = d / "users"
     if not users.exists():
         add_user(users, ADMIN[0], ADMIN[1], "admin")
@@ -133,16 +154,20 @@ def start_server(d, extra_args=(), name="serve"):
     if not cert.exists():
         cert, key = make_cert(d)
     hp, sp = free_port(), free_port()
+    wp, wsp = (free_port(), free_port()) if wsman else (0, 0)
+    wsman_args = ["--wsman-listen", "http://127.0.0.1:%d" % wp,
+                  "--wsman-listen", "https://127.0.0.1:%d" % wsp] if wsman else []
     log = d / ("%s.log" % name)
     proc = subprocess.Popen(
         [LINMGMT, "serve", "--users", str(users), "--listen", "http://127.0.0.1:%d" % hp,
          "--listen", "https://127.0.0.1:%d" % sp, "--tls-cert", str(cert), "--tls-key", str(key),
-         *extra_args],
+         *wsman_args, *extra_args],
         stdout=subprocess.DEVNULL, stderr=open(log, "w"),
     )
-    wait_port(hp, proc)
-    wait_port(sp, proc)
-    return Server(hp, sp, str(cert), log, proc, d)
+    for port in (hp, sp, wp, wsp):
+        if port:
+            wait_port(port, proc)
+    return Server(hp, sp, str(cert), log, proc, d, wsman_http_port=wp, wsman_https_port=wsp)
 
 
 def stop_server(server):
@@ -159,7 +184,7 @@ def stop_server(server):
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     d = tmp_path_factory.mktemp("serve")
-    s = start_server(d, ["--header-timeout", "3"])
+    s = start_server(d, ["--header-timeout", "3"], wsman=True)
     yield s
     code = stop_server(s)
     assert code == 0, "graceful shutdown on SIGTERM exits 0 (log: %s)" % s.log.read_text()[-2000:]

@@ -273,3 +273,30 @@ fn numeric_key_values_find_string_keys() {
         assert!(stdout(&o).contains(expect), "{query}: {}", stdout(&o));
     }
 }
+
+/// A reference key names its object with or without host and namespace: the paths an
+/// enumeration of an association returns (full or relative, however the provider wrote
+/// them) get the instance back, whichever form the client sends.
+#[test]
+fn reference_keys_match_with_or_without_their_location() {
+    let alice = r#"Win32_Account.Domain=\"host\",Name=\"alice\""#;
+    let full_alice = r#"\\\\HOST\\root\\cimv2:Win32_Account.Domain=\"host\",Name=\"alice\""#;
+    for (antecedent, session) in [
+        (alice, r#"Win32_LogonSession.LogonId=\"3\""#),
+        (
+            full_alice,
+            r#"\\\\HOST\\root\\cimv2:Win32_LogonSession.LogonId=\"4\""#,
+        ),
+        (
+            full_alice,
+            r#"\\\\other\\root\\cimv2:Win32_LogonSession.LogonId=\"3\""#,
+        ),
+    ] {
+        let path = format!(r#"Win32_LoggedOnUser.Antecedent="{antecedent}",Dependent="{session}""#);
+        let o = linmgmt(&["get", &path, "--format", "json"]);
+        assert_eq!(o.status.code(), Some(0), "{path}: {}", stderr(&o));
+    }
+    let other = r#"Win32_LoggedOnUser.Antecedent="Win32_Account.Domain=\"host\",Name=\"root\"",Dependent="Win32_LogonSession.LogonId=\"3\"""#;
+    let o = linmgmt(&["get", other]);
+    assert_eq!(o.status.code(), Some(1), "{other} is not an instance");
+}

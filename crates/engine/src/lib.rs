@@ -20,7 +20,9 @@ pub(crate) use keys::resolve_keys;
 pub use memory::MemoryProvider;
 pub use provider::{Provider, Warning};
 
-use linmgmt_cim::{ClassDef, Instance, Name, ObjectPath, SystemContext, WbemStatus};
+use linmgmt_cim::{
+    ClassDef, Instance, KeyValue, Name, ObjectPath, ScalarType, SystemContext, WbemStatus,
+};
 use linmgmt_schema::{Namespace, Repository};
 use linmgmt_wql::{Column, CompileOptions, Filter, MetaFilter, Projection, SelectQuery, Statement};
 use std::sync::Arc;
@@ -305,15 +307,16 @@ impl Engine {
             ));
         }
         let path = resolve_keys(path.clone(), &class)?;
-        let wanted = assoc::key_string(&path);
+        let wanted = assoc::key_string(&relative_references(&path, &class));
         let Answer {
             value: all,
             warnings,
         } = self.instances(namespace, class.name.as_str(), true)?;
         // A path naming a base class finds the subclass instance with the same keys, as in WMI.
-        let found = all
-            .into_iter()
-            .find(|i| i.path().is_some_and(|p| assoc::key_string(&p) == wanted));
+        let found = all.into_iter().find(|i| {
+            i.path()
+                .is_some_and(|p| assoc::key_string(&relative_references(&p, i.class())) == wanted)
+        });
         match found {
             Some(value) => Ok(Answer { value, warnings }),
             None => Err(EngineError::new(
@@ -322,6 +325,26 @@ impl Engine {
             )),
         }
     }
+}
+
+/// `path` with its reference keys written as relative paths: a reference names the same
+/// object with or without its host and namespace (`Win32_LogonSession.LogonId="4"` and
+/// `\\host\root\cimv2:Win32_LogonSession.LogonId="4"`), as `ObjectPath::same_object` says.
+fn relative_references(path: &ObjectPath, class: &ClassDef) -> ObjectPath {
+    let mut out = path.clone();
+    for binding in &mut out.keys {
+        let is_reference = binding
+            .name
+            .as_ref()
+            .and_then(|n| class.property(n.as_str()))
+            .is_some_and(|p| matches!(p.ty.scalar, ScalarType::Reference(_)));
+        if let (true, KeyValue::String(text)) = (is_reference, &binding.value)
+            && let Ok(target) = text.parse::<ObjectPath>()
+        {
+            binding.value = KeyValue::String(target.relative().to_string());
+        }
+    }
+    out
 }
 
 /// Association results as query output: instances of possibly several classes, shown

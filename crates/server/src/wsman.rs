@@ -475,7 +475,7 @@ async fn dispatch(
                 move |engine, who| {
                     let mut warnings = 0;
                     let result = match op {
-                        Operation::Get => get(engine, &t, &mut warnings),
+                        Operation::Get => get(engine, &t, &header, &mut warnings),
                         Operation::Enumerate(e) => {
                             enumerate(&st, engine, who, &t, &header, e, &mut warnings)
                         }
@@ -582,7 +582,12 @@ fn subscription_id(header: &Header) -> Result<&str, Fault> {
     })
 }
 
-fn get(engine: &Engine, t: &Target, warnings: &mut usize) -> Result<(&'static str, String), Fault> {
+fn get(
+    engine: &Engine,
+    t: &Target,
+    header: &Header,
+    warnings: &mut usize,
+) -> Result<(&'static str, String), Fault> {
     let class = t.class.as_deref().ok_or_else(|| {
         Fault::new(
             Subcode::DestinationUnreachable,
@@ -600,7 +605,19 @@ fn get(engine: &Engine, t: &Target, warnings: &mut usize) -> Result<(&'static st
         namespace: &instance.class().namespace,
         properties: None,
     };
-    Ok((action::GET_RESPONSE, encode::instance(&instance, &style)))
+    let body = encode::instance(&instance, &style);
+    let budget = item_budget(header);
+    if body.len() > budget {
+        return Err(Fault::new(
+            Subcode::EncodingLimit,
+            format!(
+                "the instance takes {} bytes, more than the {budget} the envelope has room for",
+                body.len()
+            ),
+        )
+        .with_detail(detail::MAX_ENVELOPE_SIZE));
+    }
+    Ok((action::GET_RESPONSE, body))
 }
 
 /// Whether an instance matches a SelectorFilter: each selector names a property whose
