@@ -24,6 +24,7 @@ use linmgmt_sources::Root;
 use linmgmt_sources::snapshot::SshPhase;
 use linmgmt_sources::wake::{Interest, ProcEventKind, Wake, WakeOptions, Wakers};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -68,6 +69,9 @@ pub struct HubSettings {
 struct Shared {
     settings: HubSettings,
     state: Mutex<State>,
+    /// Events dropped for subscribers that fell behind, in all (each run is also reported
+    /// to its subscriber as an `__EventQueueOverflowEvent`).
+    dropped: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -85,6 +89,7 @@ struct Pending {
     viewer: Option<String>,
     events: queue::Sender<Instance>,
     ready: mpsc::Sender<Ready>,
+    dropped: Arc<AtomicU64>,
 }
 
 struct Ready {
@@ -151,12 +156,18 @@ impl Hub {
             .panics
     }
 
+    /// How many events were dropped, in all, for subscribers that fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
     /// A hub; its thread starts with the first subscription.
     pub fn new(settings: HubSettings) -> Hub {
         Hub {
             shared: Arc::new(Shared {
                 settings,
                 state: Mutex::new(State::default()),
+                dropped: Arc::new(AtomicU64::new(0)),
             }),
         }
     }
@@ -179,6 +190,7 @@ impl Hub {
                 viewer,
                 events: events_tx,
                 ready: ready_tx,
+                dropped: self.shared.dropped.clone(),
             });
             match &state.nudge {
                 // Full: the thread has wakes to handle and will see the newcomer then.
@@ -223,6 +235,8 @@ struct Subscriber {
     events: queue::Sender<Instance>,
     dropped: u32,
     first_dropped: Option<Instance>,
+    /// The hub's count of dropped events.
+    dropped_in_all: Arc<AtomicU64>,
 }
 
 impl Subscriber {
@@ -232,11 +246,15 @@ impl Subscriber {
             if self.dropped > 0 {
                 // Still no room: keep counting, so the notice covers the whole run.
                 self.dropped = self.dropped.saturating_add(1);
+                self.dropped_in_all.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             if let Err(queue::error::TrySendError::Full(e)) = self.events.try_send(e) {
                 self.dropped = 1;
                 self.first_dropped = Some(e);
+            }
+            if self.dropped > 0 {
+                self.dropped_in_all.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -524,6 +542,7 @@ fn scan(
                 events: p.events,
                 dropped: 0,
                 first_dropped: None,
+                dropped_in_all: p.dropped,
             });
         }
     }

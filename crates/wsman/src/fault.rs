@@ -93,7 +93,8 @@ impl Subcode {
 }
 
 /// A fault to send.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {reason}", subcode.qname().0)]
 pub struct Fault {
     /// The subcode (and with it the code).
     pub subcode: Subcode,
