@@ -20,9 +20,9 @@ pub use encode::{
     instance_with, named_instance, value,
 };
 pub use request::{
-    AssociationFilter, AssociationKind, Failure, InstanceFlags, InstanceName, KeyText, ObjectName,
-    OpenParams, Operation, PropertyList, ProtocolError, ProtocolErrorKind, PullShape, Request,
-    decode,
+    AssociationFilter, AssociationKind, Failure, INTRINSIC_METHODS, InstanceFlags, InstanceName,
+    KeyText, ObjectName, OpenParams, Operation, PropertyList, ProtocolError, ProtocolErrorKind,
+    PullShape, Request, decode,
 };
 pub use response::{
     class_name, class_path, error_response, instance_path, instance_with_path, ireturnvalue,

@@ -282,6 +282,8 @@ pub enum Operation {
 }
 
 /// The intrinsic methods we decode, by their canonical names.
+pub const INTRINSIC_METHODS: &[&str] = INTRINSIC;
+
 const INTRINSIC: &[&str] = &[
     "GetClass",
     "EnumerateClassNames",

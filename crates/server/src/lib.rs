@@ -20,6 +20,7 @@ mod events;
 mod http;
 mod interop;
 pub mod limits;
+mod metrics;
 mod ops;
 mod pull;
 mod request;
@@ -40,6 +41,7 @@ pub mod decode {
 }
 pub use interop::interop_provider;
 pub use limits::ThrottleLimits;
+pub use metrics::MetricsOptions;
 pub use pull::PullLimits;
 pub use snapshot::{EngineParts, HostFactory, Snapshots};
 pub use tls::{TlsError, load_tls};
@@ -129,6 +131,8 @@ pub enum Protocol {
     CimXml,
     /// WS-Management (`POST /wsman`); 5985/5986 by convention.
     WsMan,
+    /// Prometheus metrics (`GET /metrics`), no authentication.
+    Metrics,
 }
 
 /// Everything the server needs besides the engine.
@@ -150,6 +154,8 @@ pub struct Config {
     pub throttle: ThrottleLimits,
     /// The Basic realm.
     pub realm: String,
+    /// Prometheus metrics.
+    pub metrics: MetricsOptions,
 }
 
 impl Default for Config {
@@ -163,6 +169,7 @@ impl Default for Config {
             events: EventLimits::default(),
             throttle: ThrottleLimits::default(),
             realm: "linmgmt".to_owned(),
+            metrics: MetricsOptions::default(),
         }
     }
 }
@@ -191,6 +198,7 @@ pub(crate) struct State {
     pub(crate) enumerations: Enumerations,
     /// WS-Eventing subscriptions (pull delivery).
     pub(crate) subscriptions: subscriptions::Subscriptions,
+    pub(crate) metrics: metrics::Metrics,
     /// Password checks: one at a time per source address, a few at once in all.
     pub(crate) argon2_slots: WorkSlots<IpAddr>,
     pub(crate) throttle: AuthThrottle,
@@ -239,6 +247,7 @@ impl Server {
         let state = Arc::new(State {
             enumerations: Enumerations::new(config.pull),
             subscriptions: subscriptions::Subscriptions::default(),
+            metrics: metrics::Metrics::new(config.metrics),
             event_slots: Arc::new(Semaphore::new(config.events.max_streams)),
             streams_per_user: Quota::new(config.events.max_streams_per_user),
             streams_per_address: Quota::new(config.events.max_streams_per_address),
@@ -252,6 +261,7 @@ impl Server {
             auth,
             snapshots,
         });
+        state.snapshots.observe_scans(state.metrics.scans.clone());
         Ok(Server { state, listeners })
     }
 
@@ -271,6 +281,13 @@ impl Server {
         let max = self.state.config.http.max_connections;
         let slots = Arc::new(Semaphore::new(max));
         let mut tasks = Vec::new();
+        if self
+            .listeners
+            .iter()
+            .any(|(_, _, p)| *p == Protocol::Metrics)
+        {
+            metrics::count_events(&self.state);
+        }
         for (listener, tls, protocol) in self.listeners {
             tasks.push(tokio::spawn(accept_loop(
                 listener,
@@ -423,6 +440,30 @@ async fn serve_connection<S>(
     }
 }
 
+/// `GET /metrics` on a metrics listener; anything else is 404 or 405.
+async fn metrics_reply(state: &Arc<State>, req: &Request<Incoming>) -> request::Reply {
+    if req.uri().path() != "/metrics" {
+        return request::Reply::plain(
+            hyper::StatusCode::NOT_FOUND,
+            "this is a metrics listener: GET /metrics",
+        );
+    }
+    if req.method() != hyper::Method::GET {
+        let mut r = request::Reply::plain(
+            hyper::StatusCode::METHOD_NOT_ALLOWED,
+            "metrics are read with GET",
+        );
+        r.headers.push(("allow", "GET".into()));
+        return r;
+    }
+    let openmetrics = req
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    metrics::respond(state, openmetrics).await
+}
+
 /// Completes on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
@@ -490,26 +531,37 @@ async fn handle(
         method: String::new(),
         namespace: String::new(),
     };
-    let reply = if protocol == Protocol::WsMan {
-        if wsman::is_wsman_path(req.uri().path()) {
-            wsman::respond(&state, req, &mut log).await
-        } else {
+    let (reply, label) = match protocol {
+        Protocol::Metrics => return Ok(metrics_reply(&state, &req).await.into_response()),
+        Protocol::WsMan if wsman::is_wsman_path(req.uri().path()) => {
+            (wsman::respond(&state, req, &mut log).await, "wsman")
+        }
+        Protocol::WsMan => (
             request::Reply::plain(
                 hyper::StatusCode::NOT_FOUND,
                 "this is a WS-Management listener: POST /wsman",
-            )
+            ),
+            "wsman",
+        ),
+        Protocol::CimXml if events::is_events_path(req.uri().path()) => {
+            match events::respond(&state, req, &mut log).await {
+                // A stream logs its own lines, when it opens and when it ends.
+                Ok(stream) => {
+                    state
+                        .metrics
+                        .request("events", "events", 200, "", started.elapsed());
+                    return Ok(stream.map(Either::Right));
+                }
+                Err(reply) => (reply, "events"),
+            }
         }
-    } else if events::is_events_path(req.uri().path()) {
-        match events::respond(&state, req, &mut log).await {
-            // A stream logs its own lines, when it opens and when it ends.
-            Ok(stream) => return Ok(stream.map(Either::Right)),
-            Err(reply) => reply,
-        }
-    } else {
-        http::respond(&state, req, &mut log).await
+        Protocol::CimXml => (http::respond(&state, req, &mut log).await, "cimxml"),
     };
     let size = reply.body.len();
     let status = reply.status.as_u16();
+    state
+        .metrics
+        .request(label, &log.method, status, &reply.cim, started.elapsed());
     tracing::info!(
         target: "linmgmt::request",
         peer = %log.peer,

@@ -13,8 +13,9 @@ use linmgmt_engine::{Engine, Provider};
 use linmgmt_providers::{HostProvider, UserView};
 use linmgmt_schema::Repository;
 use linmgmt_wql::CompileOptions;
+use prometheus_client::metrics::histogram::Histogram;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 /// Makes a provider for the host as it is now.
@@ -43,6 +44,8 @@ pub struct Generation {
     host: Option<Arc<HostProvider>>,
     admin: Arc<Engine>,
     taken: Instant,
+    /// How long its scan took.
+    scan: Duration,
 }
 
 impl Generation {
@@ -65,6 +68,7 @@ impl Generation {
             host,
             admin: Arc::new(engine),
             taken,
+            scan: taken.elapsed(),
         }
     }
 
@@ -110,6 +114,8 @@ pub struct Snapshots {
     /// Whether some request needed server sessions (the deep scan) lately: the next
     /// generation then scans deep up front.
     deep_wanted: AtomicBool,
+    /// Where scan durations go (the metrics' histogram), once there are metrics.
+    scan_durations: OnceLock<Histogram>,
 }
 
 impl Snapshots {
@@ -122,7 +128,13 @@ impl Snapshots {
             current: RwLock::new(Arc::new(first)),
             refresh: tokio::sync::Mutex::new(()),
             deep_wanted: AtomicBool::new(false),
+            scan_durations: OnceLock::new(),
         }
+    }
+
+    /// Records the duration of every later scan in `histogram`.
+    pub(crate) fn observe_scans(&self, histogram: Histogram) {
+        let _ = self.scan_durations.set(histogram);
     }
 
     /// What engines are built from.
@@ -156,6 +168,9 @@ impl Snapshots {
         let built = tokio::task::spawn_blocking(move || Generation::build(&parts, deep)).await;
         match built {
             Ok(next) => {
+                if let Some(h) = self.scan_durations.get() {
+                    h.observe(next.scan.as_secs_f64());
+                }
                 let next = Arc::new(next);
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = next.clone();
                 next
