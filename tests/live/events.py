@@ -18,6 +18,8 @@ Parts:
          exactly 200 creations and 200 deletions for exactly the printed session ids.
   group  GROUP WITHIN 4 HAVING NumberOfEvents >= 3: 4 simultaneous logins give one
          __AggregateEvent with NumberOfEvents 4; then 2 logins give none.
+  seclog the security event log (seclog.py): `serve --event-log` across a restart and a
+         rotation, OCSF lines validated against the OCSF schema, `watch --format ecs`.
 
 Events of sessions that are not the harness's (the host may have others) are ignored
 wherever they can be told apart; timing figures are printed as `#` notes, never asserted.
@@ -32,6 +34,7 @@ import threading
 import time
 
 import procfs
+import seclog
 from services import note, wait_for
 from services import short as _short
 
@@ -941,7 +944,7 @@ def part_group(ctx, rep, n=4):
 
 # --- entry ---------------------------------------------------------------------------------
 
-PARTS = ("ssh", "smb", "burst", "group")
+PARTS = ("ssh", "smb", "burst", "group", "seclog")
 
 
 def run(live, rep, lm, harness, parts=PARTS):
@@ -950,5 +953,6 @@ def run(live, rep, lm, harness, parts=PARTS):
     note("events: `linmgmt watch` (parts: %s)" % ", ".join(parts))
     for name in parts:
         t = time.monotonic()
-        {"ssh": part_ssh, "smb": part_smb, "burst": part_burst, "group": part_group}[name](ctx, rep)
+        by_name = {"ssh": part_ssh, "smb": part_smb, "burst": part_burst, "group": part_group, "seclog": seclog.part}
+        by_name[name](ctx, rep)
         note("events %s: %.1f s" % (name, time.monotonic() - t))

@@ -77,9 +77,11 @@ pub fn logon_instances(
         .iter()
         .map(|f| {
             let mut i = Instance::new(class.clone());
-            let cap = caption(f.caption());
-            put(&mut i, "Caption", string(cap.clone()), warnings);
-            put(&mut i, "Name", string(cap), warnings);
+            // Caption has MaxLen(64); Name has no limit and keeps the whole text (the
+            // security event log reads the user and remote host from it).
+            let name = f.caption();
+            put(&mut i, "Caption", string(caption(name.clone())), warnings);
+            put(&mut i, "Name", string(name), warnings);
             let sources: Vec<&str> = f.sources.iter().copied().collect();
             put(
                 &mut i,

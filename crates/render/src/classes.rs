@@ -111,6 +111,7 @@ pub fn render_classes(
                 writeln!(out, "{}", linmgmt_cimxml::class(c))?;
             }
         }
+        Format::Ocsf | Format::Ecs => return Err(crate::event_log_only(format)),
     }
     Ok(())
 }

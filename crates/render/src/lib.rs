@@ -10,7 +10,9 @@
 //! | `xml` | CIM-XML `VALUE.NAMEDINSTANCE` elements |
 //!
 //! Events (`linmgmt watch`) stream through [`EventWriter`] instead: one JSON object per
-//! line, a table row or a `list` block per event.
+//! line, a table row or a `list` block per event. `ocsf` and `ecs` are formats of the
+//! security event log (`linmgmt-seclog`), for session events only; asked of a result set
+//! they are an error.
 //!
 //! The crate is pure: it writes to any [`std::io::Write`] and decides nothing about
 //! terminals; the caller says whether to use colour and how wide the screen is.
@@ -42,11 +44,32 @@ pub enum Format {
     Mof,
     /// CIM-XML `VALUE.NAMEDINSTANCE` elements.
     Xml,
+    /// OCSF Authentication events, one per line: session events only (`linmgmt watch`).
+    Ocsf,
+    /// Elastic Common Schema documents, one per line: session events only (`linmgmt watch`).
+    Ecs,
 }
 
 impl Format {
     /// Every format's name, for help texts.
-    pub const NAMES: &'static [&'static str] = &["table", "list", "json", "csv", "mof", "xml"];
+    pub const NAMES: &'static [&'static str] =
+        &["table", "list", "json", "csv", "mof", "xml", "ocsf", "ecs"];
+}
+
+/// The error for a security event log format asked of a result set or classes.
+fn event_log_only(format: Format) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "--format {}: a security event log format, for the session events of `linmgmt \
+             watch` (use table, list, json, csv, mof or xml here)",
+            if format == Format::Ocsf {
+                "ocsf"
+            } else {
+                "ecs"
+            }
+        ),
+    )
 }
 
 impl FromStr for Format {
@@ -60,6 +83,8 @@ impl FromStr for Format {
             "csv" => Format::Csv,
             "mof" => Format::Mof,
             "xml" => Format::Xml,
+            "ocsf" => Format::Ocsf,
+            "ecs" => Format::Ecs,
             _ => {
                 return Err(format!(
                     "unknown format '{s}' (expected one of {})",
@@ -214,6 +239,7 @@ pub fn render(
                 writeln!(out, "{}", linmgmt_cimxml::named_instance(inst))?;
             }
         }
+        Format::Ocsf | Format::Ecs => return Err(event_log_only(format)),
     }
     Ok(())
 }
