@@ -30,7 +30,9 @@ and exit with status 1 (2 for usage errors).";
 
 const WATCH_HELP: &str = "\
 Formats: table (default on a terminal), json (default in a pipe: one object per line, with
-TargetInstance and PreviousInstance nested) and list.
+TargetInstance and PreviousInstance nested) and list. For a SIEM, ocsf (OCSF Authentication
+events) and ecs (Elastic Common Schema): one line per logon, logoff, server session opened or
+closed, for queries on Win32_LogonSession or Win32_ServerSession (modifications are left out).
 
 WITHIN n is required and bounds the latency: the host is polled at least every n seconds.
 Logins and logouts usually arrive much sooner: watch re-scans at once when the kernel reports
@@ -56,7 +58,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
-    /// Output format: table (default on a terminal), list (default in a pipe), json, csv, mof, xml.
+    /// Output format: table (default on a terminal), list (default in a pipe), json, csv, mof,
+    /// xml; for `watch` also ocsf and ecs (session events for a SIEM).
     #[arg(long, short = 'f', global = true, value_name = "FORMAT", value_parser = parse_format)]
     pub format: Option<Format>,
 
@@ -101,6 +104,10 @@ pub struct Cli {
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+}
+
+fn parse_event_log_format(s: &str) -> Result<linmgmt_seclog::Format, String> {
     s.parse()
 }
 
@@ -160,6 +167,13 @@ pub enum Command {
 /// `linmgmt serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// The config file: TOML whose keys are these options' long names, e.g.
+    /// `listen = ["http://127.0.0.1:5988"]`, `tls-cert = "/etc/linmgmt/tls.crt"`,
+    /// `wsman = true` (see docs/config.md). Options given here (or in their environment
+    /// variable) override the file's. Default: /etc/linmgmt/linmgmt.toml, when it exists.
+    #[arg(long, value_name = "FILE", env = "LINMGMT_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Where to listen: ADDR:PORT, or http://ADDR:PORT / https://ADDR:PORT to choose per
     /// listener (repeatable). A bare ADDR:PORT is HTTPS when --tls-cert is given. Default:
     /// 127.0.0.1:5988 (HTTP), or [::]:5989 (HTTPS) with --tls-cert.
@@ -174,6 +188,16 @@ pub struct ServeArgs {
     /// Where to serve WS-Management, like --listen (repeatable; implies --wsman).
     #[arg(long, value_name = "ADDR:PORT")]
     pub wsman_listen: Vec<String>,
+
+    /// Serve Prometheus metrics (`GET /metrics`, no authentication) here, like --listen
+    /// (repeatable; e.g. 127.0.0.1:9779). Off by default.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Vec<String>,
+
+    /// Label the server-session metrics with user and client address (one time series per
+    /// user and address: for small hosts only).
+    #[arg(long)]
+    pub metrics_detailed: bool,
 
     /// The certificate chain (PEM, leaf first) for HTTPS.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -194,29 +218,29 @@ pub struct ServeArgs {
 
     /// How old, at most, the host snapshot a request sees may be, in seconds (one scan
     /// of the host serves every client meanwhile).
-    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = seconds(0.0, f64::MAX))]
     pub max_age: f64,
 
     /// The most connections open at once.
-    #[arg(long, value_name = "N", default_value_t = 512)]
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = at_least_one)]
     pub max_connections: usize,
 
     /// The most connections one source address (an IPv6 /64) may have open at once, TLS
     /// handshakes included.
-    #[arg(long, value_name = "N", default_value_t = 128)]
+    #[arg(long, value_name = "N", default_value_t = 128, value_parser = at_least_one)]
     pub max_connections_per_address: usize,
 
     /// Seconds the server may work on one request (waiting for a turn, the host snapshot,
     /// the query); past it the request fails with WBEM_E_TIMED_OUT.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds(0.1, 3600.0))]
     pub request_timeout: f64,
 
     /// The most requests worked on at once (blocking threads), all users together.
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = at_least_one)]
     pub max_requests: usize,
 
     /// The most requests of one user worked on at once; more wait their turn.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = at_least_one)]
     pub max_requests_per_user: usize,
 
     /// The most open enumeration contexts (pull operations), all users together.
@@ -224,7 +248,7 @@ pub struct ServeArgs {
     pub max_enumerations: usize,
 
     /// The most open enumeration contexts of one user.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = at_least_one)]
     pub max_enumerations_per_user: usize,
 
     /// The most memory open enumeration contexts may hold, in MiB, all users together.
@@ -259,17 +283,35 @@ pub struct ServeArgs {
     pub max_event_streams: usize,
 
     /// The most event streams one user may have open.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = at_least_one)]
     pub max_event_streams_per_user: usize,
 
     /// The most event streams one source address may have open.
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = at_least_one)]
     pub max_event_streams_per_address: usize,
 
     /// Seconds an event stream may be silent before a keep-alive (an empty line, or an SSE
     /// comment) is sent: shorter than the idle timeout of any proxy in between.
-    #[arg(long, value_name = "SECONDS", default_value_t = 15.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 15.0, value_parser = seconds(0.1, 3600.0))]
     pub event_keep_alive: f64,
+
+    /// Write every logon, logoff and server session opened and closed to FILE (`-`:
+    /// standard output) as one JSON line each, for a SIEM. Appended; reopened on SIGHUP
+    /// (log rotation). A restart neither repeats nor loses an event: see --event-log-state.
+    #[arg(long, value_name = "FILE")]
+    pub event_log: Option<PathBuf>,
+
+    /// The schema of the event log's lines: ocsf (OCSF 1.8.0 Authentication events) or ecs
+    /// (Elastic Common Schema 9.4.0).
+    #[arg(long, value_name = "FORMAT", default_value = "ocsf", value_parser = parse_event_log_format)]
+    pub event_log_format: linmgmt_seclog::Format,
+
+    /// Where the event log records what it has reported (the sessions it reported as
+    /// logged on), so that a restart adds the logoffs and logons it missed and repeats
+    /// nothing. Default: .NAME.state next to the log, or /var/lib/linmgmt/event-log.state
+    /// for `--event-log -`.
+    #[arg(long, value_name = "FILE", requires = "event_log")]
+    pub event_log_state: Option<PathBuf>,
 
     /// Log level: error, warn, info (one line per request), debug, trace.
     #[arg(
@@ -300,4 +342,23 @@ pub enum UserCommand {
 
 fn parse_role(s: &str) -> Result<Role, String> {
     s.parse()
+}
+
+/// A count of at least 1 (a limit of 0 would refuse everything).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Seconds, from `min` to `max`.
+fn seconds(min: f64, max: f64) -> impl Fn(&str) -> Result<f64, String> + Clone {
+    move |s: &str| match s.parse::<f64>() {
+        Ok(v) if v >= min && v <= max => Ok(v),
+        Ok(_) if max == f64::MAX => Err(format!("seconds, {min} or more")),
+        Ok(_) => Err(format!("seconds, from {min} to {max}")),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -5,6 +5,9 @@
 //! format) are made here and nowhere else.
 
 mod args;
+mod config;
+mod event_log;
+mod generate;
 mod overview;
 mod schema_view;
 mod serve;
@@ -12,7 +15,6 @@ mod watch;
 
 use anyhow::Context;
 use args::{Cli, Command};
-use clap::Parser;
 use jiff::tz::TimeZone;
 use linmgmt_cim::{SystemContext, line_col};
 use linmgmt_engine::{Engine, EngineError, MemoryProvider, QueryOutput, Warning};
@@ -27,7 +29,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `linmgmt generate …` (for packagers) is not part of the command line it describes.
+    if let Some(code) = generate::main() {
+        return code;
+    }
+    // `serve` takes its settings from the config file too (flags override it).
+    let cli = match config::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     match run(&cli) {
         Ok(code) => code,
         Err(e) => {

@@ -87,6 +87,9 @@ fn engine_parts(cli: &Cli, root: &Path, tz: &jiff::tz::TimeZone) -> anyhow::Resu
 pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     tune_allocator();
     init_logging(&args.log_level)?;
+    if let Some(config) = &args.config {
+        tracing::info!("settings from {} and the command line", config.display());
+    }
     let text = std::fs::read_to_string(&args.users)
         .with_context(|| format!("reading the users file {}", args.users.display()))?;
     let users = parse_users(&text).with_context(|| format!("{}", args.users.display()))?;
@@ -119,6 +122,7 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     for (flag, specs, protocol) in [
         ("--listen", &cimxml, Protocol::CimXml),
         ("--wsman-listen", &wsman, Protocol::WsMan),
+        ("--metrics-listen", &args.metrics_listen, Protocol::Metrics),
     ] {
         for spec in specs {
             let (addr, use_tls) = parse_listen(flag, spec, tls.is_some())?;
@@ -199,12 +203,14 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     config.events.max_streams_per_user = args.max_event_streams_per_user;
     config.events.max_streams_per_address = args.max_event_streams_per_address;
     config.events.keep_alive = Duration::from_secs_f64(args.event_keep_alive);
+    config.metrics.detailed = args.metrics_detailed;
     let root = cli.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let tz = crate::time_zone(&root);
     let parts = engine_parts(cli, &root, &tz)?;
+    let event_log = crate::event_log::start(args, &root, &parts)?;
     let max_age = Duration::from_secs_f64(args.max_age);
     let auth = Arc::new(Authenticator::new(users, Duration::from_secs(300)));
-    linmgmt_server::serve_blocking(
+    let served = linmgmt_server::serve_blocking(
         config,
         auth,
         move || Snapshots::new(parts, max_age),
@@ -216,10 +222,15 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
                     Protocol::WsMan => {
                         tracing::info!("WS-Management on {scheme}://{addr}/wsman")
                     }
+                    Protocol::Metrics => tracing::info!("metrics on {scheme}://{addr}/metrics"),
                 }
             }
         },
-    )?;
+    );
+    if let Some(log) = event_log {
+        log.stop();
+    }
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -31,6 +31,9 @@ pub(crate) fn watch(cli: &Cli, wql: &str, count: Option<u64>) -> anyhow::Result<
     };
     let subscription =
         Subscription::compile(ns, wql, &opts, context.clone()).map_err(|e| fail(e, wql))?;
+    if let Some(log) = crate::event_log::format_of(format) {
+        return crate::event_log::watch(cli, root, &tz, wql, subscription, log, count);
+    }
     let columns = subscription.columns().map(<[_]>::to_vec);
     let render = RenderOptions {
         color: use_color(),
