@@ -2,7 +2,7 @@
 //! ocsf|ecs`, and `linmgmt serve --event-log` across restarts (what happened while it was
 //! stopped is written once, nothing is repeated) and a rotation (SIGHUP reopens the file).
 
-use linmgmt_test_support::{Fixture, FixtureRoot, pty_logins};
+use linmgmt_test_support::{FixtureRoot, pty_logins, pty_logins_in as logins};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -12,33 +12,6 @@ use std::time::{Duration, Instant};
 
 const LOGONS: &str = "SELECT * FROM __InstanceOperationEvent WITHIN 600 \
                       WHERE TargetInstance ISA 'Win32_LogonSession'";
-
-/// alice's pty logins over ssh with the given audit session ids (2, 3, …), as
-/// `pty_logins` writes them, so that any set of them can be logged on.
-fn logins(sessions: &[u32]) -> Fixture {
-    let mut procs = String::new();
-    let mut utmp = String::new();
-    for &ses in sessions {
-        let i = ses - 2;
-        let (pid, child, shell) = (10_000 + i * 10, 10_001 + i * 10, 10_002 + i * 10);
-        procs.push_str(&format!(
-            "pid={pid} ppid=900 comm=sshd cmd=\"sshd: alice [priv]\" ses={ses} auid=1001 start=2026-08-01T10:00:00Z\n\
-             pid={child} ppid={pid} comm=sshd cmd=\"sshd: alice@pts/{i}\" uid=1001 ses={ses} auid=1001 start=2026-08-01T10:00:01Z fds=/dev/ptmx\n\
-             pid={shell} ppid={child} comm=bash cmd=-bash uid=1001 ses={ses} auid=1001 tty=pts/{i} start=2026-08-01T10:00:01Z\n"
-        ));
-        utmp.push_str(&format!(
-            "USER_PROCESS pid={pid} line=pts/{i} id=ts/{i} user=alice host=10.0.0.5 time=2026-08-01T10:00:01Z addr=10.0.0.5\n"
-        ));
-    }
-    Fixture::parse(&format!(
-        "//- process\n\
-         pid=1 ppid=0 comm=init cmd=/sbin/init\n\
-         pid=900 ppid=1 comm=sshd cmd=\"sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups\"\n\
-         {procs}//- utmp\n{utmp}//- /etc/passwd\n\
-         root:x:0:0:root:/root:/bin/bash\n\
-         alice:x:1001:1001:Alice,,,:/home/alice:/bin/bash\n"
-    ))
-}
 
 fn linmgmt(root: &FixtureRoot) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_linmgmt"));

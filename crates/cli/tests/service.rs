@@ -2,29 +2,13 @@
 //! environment variables over the file), and the man pages and completion scripts that
 //! `linmgmt generate` writes for the package.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-struct TempDir(PathBuf);
+mod common;
 
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "linmgmt-service-test-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{TempDir, add_user};
 
 /// The binary, with the engine's instance fixture instead of the host and without the
 /// environment variables that would change what is tested.
@@ -242,16 +226,7 @@ fn start(args: &[&std::ffi::OsStr], listeners: usize) -> (Server, Vec<String>) {
 fn the_server_takes_its_settings_from_the_file() {
     let dir = TempDir::new("serve");
     let users = dir.0.join("users");
-    let mut add = linmgmt()
-        .args(["user", "add", "lmadmin", "--role", "admin", "--users"])
-        .arg(&users)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "pw").unwrap();
-    assert!(add.wait().unwrap().success());
+    add_user(&users, "lmadmin", "pw", "admin");
     let config = dir.0.join("linmgmt.toml");
     std::fs::write(
         &config,

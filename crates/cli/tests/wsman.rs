@@ -10,11 +10,14 @@
 //! the last enumeration context a response carried. In the golden files, fresh message ids
 //! and context ids are replaced by placeholders; everything else is byte for byte.
 
+mod common;
+
+use common::{TempDir, add_user, linmgmt};
 use linmgmt_test_support::golden::{Goldens, cases};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 const ADMIN: (&str, &str) = ("lmadmin", "admin-pw-1");
@@ -47,14 +50,6 @@ struct Server {
     _dir: TempDir,
 }
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -62,28 +57,10 @@ impl Drop for Server {
     }
 }
 
-fn linmgmt() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_linmgmt"));
-    c.arg("--instances")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/test_data/instances.mof"));
-    c
-}
-
 fn start() -> Server {
-    let dir = std::env::temp_dir().join(format!("linmgmt-wsman-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let dir = TempDir(dir);
+    let dir = TempDir::new("wsman");
     let users = dir.0.join("users");
-    let mut add = linmgmt()
-        .args(["user", "add", ADMIN.0, "--role", "admin", "--users"])
-        .arg(&users)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{}", ADMIN.1).unwrap();
-    assert!(add.wait().unwrap().success());
+    add_user(&users, ADMIN.0, ADMIN.1, "admin");
     let mut child = linmgmt()
         .args([
             "serve",

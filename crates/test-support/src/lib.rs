@@ -762,16 +762,21 @@ impl FixtureRoot {
 /// alice with a pty: audit sessions 2, 3, …, an sshd monitor, its child and a shell each, and a utmp
 /// record each (an empty utmp file without logins).
 pub fn pty_logins(n: u32) -> Fixture {
+    pty_logins_in(&(2..n + 2).collect::<Vec<_>>())
+}
+
+/// [`pty_logins`] with the audit sessions given (each at least 2): session `s` is the login
+/// on `pts/{s-2}`, so a host can lose one login and gain another between two scans.
+pub fn pty_logins_in(sessions: &[u32]) -> Fixture {
     let mut procs = String::new();
     let mut utmp = String::new();
-    for i in 0..n {
-        let (pid, ses) = (10_000 + i * 10, i + 2);
+    for &ses in sessions {
+        let i = ses - 2;
+        let (pid, child, shell) = (10_000 + i * 10, 10_001 + i * 10, 10_002 + i * 10);
         procs.push_str(&format!(
             "pid={pid} ppid=900 comm=sshd cmd=\"sshd: alice [priv]\" ses={ses} auid=1001 start=2026-08-01T10:00:00Z\n\
              pid={child} ppid={pid} comm=sshd cmd=\"sshd: alice@pts/{i}\" uid=1001 ses={ses} auid=1001 start=2026-08-01T10:00:01Z fds=/dev/ptmx\n\
-             pid={shell} ppid={child} comm=bash cmd=-bash uid=1001 ses={ses} auid=1001 tty=pts/{i} start=2026-08-01T10:00:01Z\n",
-            child = pid + 1,
-            shell = pid + 2,
+             pid={shell} ppid={child} comm=bash cmd=-bash uid=1001 ses={ses} auid=1001 tty=pts/{i} start=2026-08-01T10:00:01Z\n"
         ));
         utmp.push_str(&format!(
             "USER_PROCESS pid={pid} line=pts/{i} id=ts/{i} user=alice host=10.0.0.5 time=2026-08-01T10:00:01Z addr=10.0.0.5\n"
