@@ -163,6 +163,8 @@ def start_server(d, extra_args=(), name="serve", wsman=False):
          "--listen", "https://127.0.0.1:%d" % sp, "--tls-cert", str(cert), "--tls-key", str(key),
          *wsman_args, *extra_args],
         stdout=subprocess.DEVNULL, stderr=open(log, "w"),
+        # Only the options given here: never an installed /etc/linmgmt/linmgmt.toml.
+        env=dict(os.environ, LINMGMT_CONFIG="/dev/null"),
     )
     for port in (hp, sp, wp, wsp):
         if port:

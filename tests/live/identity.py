@@ -106,7 +106,7 @@ class CimXml:
         self.log_path = os.path.join(d, "serve.log")
         self.proc = live.procs.start(
             "linmgmt serve",
-            [lm.path, "serve", "--users", self.users, "--listen", "http://127.0.0.1:%d" % self.port, "--max-age", "1"],
+            [lm.path, "serve", "--config", "/dev/null", "--users", self.users, "--listen", "http://127.0.0.1:%d" % self.port, "--max-age", "1"],
             env=lm.env,
             stderr=open(self.log_path, "ab"),
         )

@@ -169,7 +169,7 @@ class Serve:
         self.thread = None
 
     def start(self):
-        cmd = [self.ctx.linmgmt, "serve", "--listen", "127.0.0.1:0", "--users", self.users,
+        cmd = [self.ctx.linmgmt, "serve", "--config", "/dev/null", "--listen", "127.0.0.1:0", "--users", self.users,
                "--event-log", self.log_path, "--event-log-state", self.state_path]  # fmt: skip
         self.stderr = []
         self.proc = self.ctx.procs.start("linmgmt serve --event-log", cmd, env=self.ctx.env, stderr=subprocess.PIPE)
