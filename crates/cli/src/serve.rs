@@ -133,46 +133,8 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             });
         }
     }
-    if !(args.max_age >= 0.0 && args.max_age.is_finite()) {
-        bail!("--max-age {}: seconds, 0 or more", args.max_age);
-    }
-    if !(args.event_keep_alive >= 0.1 && args.event_keep_alive <= 3600.0) {
-        bail!(
-            "--event-keep-alive {}: seconds, from 0.1 to 3600",
-            args.event_keep_alive
-        );
-    }
-    if !(args.request_timeout >= 0.1 && args.request_timeout <= 3600.0) {
-        bail!(
-            "--request-timeout {}: seconds, from 0.1 to 3600",
-            args.request_timeout
-        );
-    }
-    for (flag, n) in [
-        ("--max-connections", args.max_connections),
-        (
-            "--max-connections-per-address",
-            args.max_connections_per_address,
-        ),
-        ("--max-requests", args.max_requests),
-        ("--max-requests-per-user", args.max_requests_per_user),
-        (
-            "--max-event-streams-per-user",
-            args.max_event_streams_per_user,
-        ),
-        (
-            "--max-event-streams-per-address",
-            args.max_event_streams_per_address,
-        ),
-        (
-            "--max-enumerations-per-user",
-            args.max_enumerations_per_user,
-        ),
-    ] {
-        if n == 0 {
-            bail!("{flag} 0: at least 1");
-        }
-    }
+    // Ranges (seconds, "at least 1") are checked by the options' value parsers, so that
+    // the config file's mistakes have a line number too.
     let mib = |flag: &str, n: usize| {
         n.checked_mul(1024 * 1024)
             .filter(|_| n <= 1024 * 1024)
