@@ -22,6 +22,7 @@ import json
 import os
 import queue
 import re
+import signal
 import shutil
 import socket
 import ssl
@@ -624,9 +625,13 @@ class SshLogin:
             self.close()
             pytest.fail("the ssh login printed no session id (%r, ended %s): %s"
                         % (text, ended, self.proc.stderr.read()[-2000:]))
-        return m.group(1).decode()
+        self.sid = m.group(1).decode()
+        return self.sid
 
     def close(self):
+        """Ends the login: the ssh client, then whatever the remote command left running in
+        its audit session (a no-pty session's processes outlive the connection), so that no
+        test leaves sessions behind for the next."""
         if self.proc.poll() is None:
             self.proc.terminate()
         try:
@@ -634,6 +639,19 @@ class SshLogin:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        sid = getattr(self, "sid", None)
+        if sid is None:
+            return
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/sessionid" % pid) as f:
+                    if f.read().strip() != sid:
+                        continue
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
 
 
 @pytest.fixture(scope="module")
