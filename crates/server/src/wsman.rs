@@ -475,11 +475,10 @@ async fn dispatch(
                 move |engine, who| {
                     let mut warnings = 0;
                     let result = match op {
-                        Operation::Get => get(engine, &t, &header, &mut warnings),
                         Operation::Enumerate(e) => {
                             enumerate(&st, engine, who, &t, &header, e, &mut warnings)
                         }
-                        _ => unreachable!("only Get and Enumerate run on the engine"),
+                        _ => get(engine, &t, &header, &mut warnings),
                     };
                     result.map(|(act, body)| Done::Body(act, body, warnings))
                 },
@@ -489,15 +488,19 @@ async fn dispatch(
             outcome.map_err(Failed::Fault)
         }
         Operation::Pull(p) => {
+            let count = p
+                .max_elements
+                .unwrap_or(1)
+                .min(state.enumerations.limits().max_page) as usize;
+            let envelope = item_budget(&header);
+            let budget = p
+                .max_characters
+                .map_or(envelope, |c| (c as usize).min(envelope));
             if let Some(sub) = state.subscriptions.get(&identity.name, &p.context) {
                 let wait = p
                     .max_time
                     .or(header.operation_timeout)
                     .unwrap_or(crate::subscriptions::DEFAULT_WAIT);
-                let count = p.max_elements.unwrap_or(1) as usize;
-                let budget = p.max_characters.map_or(item_budget(&header), |c| {
-                    (c as usize).min(item_budget(&header))
-                });
                 let mut stop = state.shutdown.subscribe();
                 let items = sub
                     .pull(count, budget, wait, &mut stop)
@@ -509,12 +512,7 @@ async fn dispatch(
                     0,
                 ));
             }
-            let e = &state.enumerations;
-            let count = (p.max_elements.unwrap_or(1)).min(e.limits().max_page) as usize;
-            let budget = p.max_characters.map_or(item_budget(&header), |c| {
-                (c as usize).min(item_budget(&header))
-            });
-            let page = e.pull(
+            let page = state.enumerations.pull(
                 &identity.name,
                 &p.context,
                 Shape::WsMan,
