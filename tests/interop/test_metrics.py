@@ -70,6 +70,11 @@ def prometheus(metrics_server, tmp_path_factory):
     try:
         wait_port(port, proc, timeout=30)
         api = Prometheus(port)
+        # Prometheus listens before its storage is open and answers 503 until it is ready.
+        deadline = time.monotonic() + 60
+        while not api.ready() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert api.ready(), "Prometheus never became ready: %s" % (d / "prometheus.log").read_text()[-2000:]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and api.value('up{job="linmgmt"}') != 1:
             time.sleep(0.5)
@@ -90,6 +95,13 @@ def prometheus(metrics_server, tmp_path_factory):
 class Prometheus:
     def __init__(self, port):
         self.port = port
+
+    def ready(self):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/-/ready" % self.port, timeout=5) as r:
+                return r.status == 200
+        except OSError:  # URLError and HTTPError (503 while starting) are OSErrors
+            return False
 
     def query(self, expr):
         url = "http://127.0.0.1:%d/api/v1/query?%s" % (self.port, urllib.parse.urlencode({"query": expr}))
