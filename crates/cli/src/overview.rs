@@ -7,25 +7,6 @@ use linmgmt_providers::{LogonFacts, ServerFacts, logon_sessions, server_sessions
 use linmgmt_sources::Snapshot;
 use std::io::{self, Write};
 
-/// WMI's name for a LogonType value.
-pub fn logon_type_name(t: u32) -> &'static str {
-    match t {
-        0 => "System",
-        2 => "Interactive",
-        3 => "Network",
-        4 => "Batch",
-        5 => "Service",
-        7 => "Unlock",
-        8 => "NetworkCleartext",
-        9 => "NewCredentials",
-        10 => "RemoteInteractive",
-        11 => "CachedInteractive",
-        12 => "CachedRemoteInteractive",
-        13 => "CachedUnlock",
-        _ => "Unknown",
-    }
-}
-
 /// `4s`, `12m03s`, `3h05m`, `2d04h`, as `w` abbreviates.
 pub fn short_duration(secs: u64) -> String {
     match secs {
@@ -110,7 +91,10 @@ pub fn write(snap: &Snapshot, tz: &TimeZone, color: bool, out: &mut dyn Write) -
         rows.push([
             f.user.clone().unwrap_or_else(|| "?".to_owned()),
             f.logon_id.clone(),
-            f.logon_type.map_or("Unknown", logon_type_name).to_owned(),
+            f.logon_type
+                .and_then(linmgmt_seclog::logon_type_name)
+                .unwrap_or("Unknown")
+                .to_owned(),
             match (&f.remote_host, &f.tty) {
                 (Some(h), Some(t)) => format!("{h} ({t})"),
                 (Some(h), None) => h.clone(),

@@ -275,13 +275,12 @@ fn run(
             flags,
             open,
         } => {
-            check_open(open)?;
-            if open.filter.is_some() {
-                return Err(Failure::new(
-                    CimStatus::FilteredEnumerationNotSupported,
+            check_open(
+                open,
+                Some(
                     "FilterQuery on OpenEnumerateInstances is not supported; use OpenQueryInstances",
-                ));
-            }
+                ),
+            )?;
             let def = engine.class(ns, class).map_err(OpError::from)?.clone();
             let list = property_selection(&def, *deep, flags);
             let options = InstanceOptions {
@@ -312,7 +311,7 @@ fn run(
             return_query_result_class,
             open,
         } => {
-            check_open(open)?;
+            check_open(open, None)?;
             check_language(language)?;
             if *return_query_result_class {
                 return Err(Failure::new(
@@ -334,13 +333,10 @@ fn run(
             flags,
             open,
         } => {
-            check_open(open)?;
-            if open.filter.is_some() {
-                return Err(Failure::new(
-                    CimStatus::FilteredEnumerationNotSupported,
-                    "FilterQuery on association pulls is not supported",
-                ));
-            }
+            check_open(
+                open,
+                Some("FilterQuery on association pulls is not supported"),
+            )?;
             let found = ops::association(
                 engine,
                 ns,
@@ -409,11 +405,19 @@ fn check_language(language: &str) -> Result<(), Failure> {
     }
 }
 
-fn check_open(open: &OpenParams) -> Result<(), Failure> {
+/// The Open parameters this server does not take: ContinueOnError, and a FilterQuery
+/// where `filter_refused` says why not.
+fn check_open(open: &OpenParams, filter_refused: Option<&str>) -> Result<(), Failure> {
     if open.continue_on_error {
         return Err(Failure::new(
             CimStatus::ContinuationOnErrorNotSupported,
             "ContinueOnError is not supported",
+        ));
+    }
+    if let (Some(why), Some(_)) = (filter_refused, &open.filter) {
+        return Err(Failure::new(
+            CimStatus::FilteredEnumerationNotSupported,
+            why,
         ));
     }
     Ok(())

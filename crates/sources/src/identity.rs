@@ -146,9 +146,9 @@ pub(crate) fn gather(
 }
 
 /// Clues that are missing, or that only root may read (other users' environments, the
-/// audit log): the answer rests on the other sources, and a user without root could do
+/// audit log, the auth log): the answer rests on the other sources, and a user without root could do
 /// nothing about the warning, on every query.
-fn unavailable(e: &std::io::Error) -> bool {
+pub(crate) fn unavailable(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
         std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied

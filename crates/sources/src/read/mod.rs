@@ -424,16 +424,9 @@ pub fn read_sshd_logs(
         let path = root.path(rel);
         let mut file = match std::fs::File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            // The auth log is root's to read: for another user it is a clue that is not
-            // there (as other users' environments and the audit log are), not a fault to
-            // warn about on every query.
-            Err(e)
-                if e.kind() == std::io::ErrorKind::PermissionDenied
-                    && !nix::unistd::geteuid().is_root() =>
-            {
-                continue;
-            }
+            // Missing, or root's to read: a clue that is not there, not a fault to warn about
+            // on every query (the rule of crate::identity for every such clue).
+            Err(e) if crate::identity::unavailable(&e) => continue,
             Err(e) => {
                 out.warnings.push(Warning::io(rel, &e));
                 continue;
