@@ -149,6 +149,25 @@ def test_associations(server):
     assert e.value.status_code == 4
 
 
+@pytest.mark.parametrize("cls", ["Win32_LoggedOnUser", "Win32_SessionProcess"])
+def test_get_instance_of_an_association_by_the_names_it_enumerates(server, cls):
+    """The paths EnumerateInstanceNames gives for an association (reference keys with host
+    and namespace) get the instance back, and so do the same paths with relative
+    references, as a client may write them."""
+    c = conn(server)
+    names = c.EnumerateInstanceNames(cls)
+    assert names, "the live host has %s instances" % cls
+    for name in names[:5]:
+        got = c.GetInstance(name)
+        assert got.classname == cls
+        relative = name.copy()
+        for key, ref in list(relative.keybindings.items()):
+            relative.keybindings[key] = pywbem.CIMInstanceName(ref.classname, ref.keybindings)
+        again = c.GetInstance(relative)
+        assert [str(again[k]) for k in sorted(again.path.keybindings)] == \
+            [str(got[k]) for k in sorted(got.path.keybindings)]
+
+
 def test_pull_with_max_object_count_1(server):
     c = conn(server)
     expected = {i.path.keybindings["Handle"] for i in c.EnumerateInstances("Win32_Process")}
