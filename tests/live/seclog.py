@@ -360,8 +360,10 @@ def part(ctx, rep):
         rep.check(got == want, "seclog: %s's logon line: user, uid, logon_type_id, src_endpoint.ip, service, is_remote "
                   "%s" % (s.user, want), got)  # fmt: skip
         note("seclog: %s: auth_protocol %s (%s)" % (s.user, o.get("auth_protocol"), o.get("auth_protocol_id")))
-    methods = {o.get("auth_protocol") for o in lines if key(o)[1] in (a_id, b_id, c_id)}
-    rep.check(methods == {"publickey"}, "seclog: the ssh logins' auth_protocol is publickey (from sshd's log)", methods)
+    ssh_lines = [(key(o), o.get("unmapped", {}).get("origin"), o.get("auth_protocol")) for o in lines
+                 if key(o)[1] in (a_id, b_id, c_id)]  # fmt: skip
+    rep.check({m for _, _, m in ssh_lines} == {"publickey"}, "seclog: the ssh logins' auth_protocol is publickey "
+              "(from sshd's log), logoffs included", ssh_lines)  # fmt: skip
 
     # The OCSF schema.
     py = os.environ.get("LINMGMT_LIVE_PYTHON")

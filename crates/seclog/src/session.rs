@@ -352,6 +352,11 @@ impl Session {
         if self.protocols.is_empty() {
             self.protocols = earlier.protocols.clone();
         }
+        // The method is learned from sshd's connection, which may be gone by the time the
+        // session's last processes are seen: `sshd` then is what the logon knew, less.
+        if self.auth_method().is_none() && earlier.auth_method().is_some() {
+            self.authentication_package = earlier.authentication_package.clone();
+        }
     }
 
     /// The PAM service (`sshd`, `login`, `cron`) or, for server sessions, the daemons

@@ -428,14 +428,17 @@ fn repeats_are_dropped_and_lines_numbered() {
         r.apply(live(Activity::Logoff, &b, t)).is_empty(),
         "never reported"
     );
-    // The logoff keeps what the logon knew and the deletion does not.
+    // The logoff keeps what the logon knew and the deletion does not (sshd, gone before
+    // the last processes, took the method with it).
     let mut last_known = a.clone();
     last_known.uid = None;
     last_known.start = None;
+    last_known.authentication_package = Some("sshd".into());
     let off = r.apply(live(Activity::Logoff, &last_known, t));
     assert_eq!(brief(&off), ["1 Logoff 2 live"]);
     assert_eq!(off[0].session.uid, Some(1001));
     assert_eq!(off[0].session.start, Some(t));
+    assert_eq!(off[0].session.auth_method(), Some("publickey"));
     assert!(r.apply(live(Activity::Logoff, &a, t)).is_empty(), "repeat");
     assert_eq!(r.next_sequence(), 2);
 }
