@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use linmgmt_sources::parse::accounts::{parse_group, parse_passwd, parse_shadow_locks};
+use linmgmt_parse::accounts::{parse_group, parse_passwd, parse_shadow_locks};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -8,8 +8,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use linmgmt_sources::AUDIT_UNSET;
-use linmgmt_sources::parse::logind::parse_session_file;
+use linmgmt_parse::AUDIT_UNSET;
+use linmgmt_parse::logind::parse_session_file;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use linmgmt_sources::parse::net::{format_tcp_line, parse_tcp_line, parse_tcp_table};
+use linmgmt_parse::net::{format_tcp_line, parse_tcp_line, parse_tcp_table};
 
 fuzz_target!(|data: &[u8]| {
     let rows = data

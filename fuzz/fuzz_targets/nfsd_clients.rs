@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use linmgmt_sources::parse::nfs::{
+use linmgmt_parse::nfs::{
     count_states, export_of, parse_client_info, parse_exports, state_files,
 };
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use linmgmt_sources::parse::proc_connector::parse_datagram;
+use linmgmt_parse::proc_connector::parse_datagram;
 
 fuzz_target!(|data: &[u8]| {
     let parsed = parse_datagram(data);

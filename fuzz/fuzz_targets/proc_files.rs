@@ -9,13 +9,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use linmgmt_sources::AUDIT_UNSET;
-use linmgmt_sources::parse::os_release::parse_os_release;
-use linmgmt_sources::parse::proc::{
+use linmgmt_parse::AUDIT_UNSET;
+use linmgmt_parse::os_release::parse_os_release;
+use linmgmt_parse::proc::{
     parse_audit_id, parse_btime, parse_cmdline, parse_line, parse_stat, parse_status, parse_uptime,
     start_time, tty_name,
 };
-use linmgmt_sources::parse::proc_counters::{parse_io, parse_limits, parse_status_memory};
+use linmgmt_parse::proc_counters::{parse_io, parse_limits, parse_status_memory};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(stat) = parse_stat(data) {

@@ -11,8 +11,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use linmgmt_sources::parse::audit::parse_audit_log;
-use linmgmt_sources::parse::environ::parse_ssh_env;
+use linmgmt_parse::audit::parse_audit_log;
+use linmgmt_parse::environ::parse_ssh_env;
 use linmgmt_sources::state::{self, MAX_TEXT};
 
 fuzz_target!(|data: &[u8]| {

@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use linmgmt_sources::parse::smbconf::{file_shares, parse_bool, parse_smb_conf};
+use linmgmt_parse::smbconf::{file_shares, parse_bool, parse_smb_conf};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

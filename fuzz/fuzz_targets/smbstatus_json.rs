@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use linmgmt_sources::parse::smb::{parse_smbstatus_json, parse_tsocket_address};
+use linmgmt_parse::smb::{parse_smbstatus_json, parse_tsocket_address};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(status) = parse_smbstatus_json(data) else {

@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use linmgmt_sources::parse::sock_diag::{encode_diag_msg, parse_dump, parse_fixture_last_receive};
+use linmgmt_parse::sock_diag::{encode_diag_msg, parse_dump, parse_fixture_last_receive};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(chunk) = parse_dump(data) {

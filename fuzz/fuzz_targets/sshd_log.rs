@@ -10,8 +10,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use linmgmt_sources::parse::proc::parse_cmdline;
-use linmgmt_sources::parse::sshd::{SshdRole, classify_title, parse_auth_log};
+use linmgmt_parse::proc::parse_cmdline;
+use linmgmt_parse::sshd::{SshdRole, classify_title, parse_auth_log};
 
 fn check_title(title: &str) {
     if let Some(SshdRole::UserChild { user, .. }) = classify_title(title) {

@@ -10,7 +10,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 use libfuzzer_sys::fuzz_target;
-use linmgmt_sources::parse::utmp::{PidState, UtmpLayout, UtmpRecord, decode_file, filter_live};
+use linmgmt_parse::utmp::{PidState, UtmpLayout, UtmpRecord, decode_file, filter_live};
 
 fuzz_target!(|data: &[u8]| {
     for layout in [UtmpLayout::Time32, UtmpLayout::Time64] {

@@ -5,7 +5,8 @@
 //! NFSv4 clients, accounts), and the providers layer turns that into instances.
 //!
 //! Layout:
-//! - [`parse`]: pure parsers and encoders over `&[u8]`/`&str`; they never touch the file system.
+//! - [`parse`]: the pure parsers and encoders over `&[u8]`/`&str` (the `linmgmt-parse` crate,
+//!   re-exported); they never touch the file system.
 //! - [`read`]: thin I/O over a [`Root`]; every collector returns [`Collected`] partial results,
 //!   because a pid vanishing mid-scan or an unreadable file is normal, not a failure.
 //! - [`command`]: running external tools (`smbstatus`) behind the [`command::CommandRunner`] trait.
@@ -25,7 +26,7 @@
 
 pub mod command;
 pub mod identity;
-pub mod parse;
+pub mod joins;
 pub mod read;
 mod root;
 pub mod snapshot;
@@ -33,16 +34,10 @@ pub mod state;
 pub mod wake;
 mod warning;
 
+/// The pure parsers, in their own crate (`linmgmt-parse`).
+pub use linmgmt_parse as parse;
 pub use root::Root;
 pub use snapshot::{LogindSource, ScanOptions, SmbStatusMode, Snapshot, scan};
 pub use warning::{Collected, Warning, WarningKind};
 
-/// Kernel clock ticks per second (`USER_HZ`, `sysconf(_SC_CLK_TCK)`).
-///
-/// The kernel exports `/proc/<pid>/stat` times in `USER_HZ`, which is fixed at 100 on every
-/// architecture we target (x86_64, aarch64, s390x, ppc64le, riscv64) regardless of `CONFIG_HZ`.
-/// Using the constant keeps the crate free of `sysconf` FFI and makes fixtures host-independent.
-pub const CLOCK_TICKS_PER_SECOND: u64 = 100;
-
-/// The value `/proc/<pid>/loginuid` and `/proc/<pid>/sessionid` hold when unset (`(u32)-1`).
-pub const AUDIT_UNSET: u32 = u32::MAX;
+pub use linmgmt_parse::{AUDIT_UNSET, CLOCK_TICKS_PER_SECOND};

@@ -6,7 +6,7 @@
 //! network namespace. `smbstatus` (about 30 ms) runs only when an smbd process exists,
 //! unless told otherwise.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use crate::command::CommandRunner;
 use crate::parse::accounts::GroupEntry;
 use crate::parse::logind::LogindSession;
 use crate::parse::net::TcpEntry;
-use crate::parse::sshd::{SshdRole, classify_title};
+use crate::parse::sshd::SshdRole;
 use crate::parse::utmp::{PidState, UtmpLayout, UtmpSessions, filter_live};
 use crate::read::proc::{
     FdSummary, NetTables, Process, list_pids, read_boot_time, read_exe, read_fds, read_line_file,
@@ -354,23 +354,7 @@ pub fn scan(
         .map(|s| s.sessions.iter().filter_map(|x| x.pid).collect())
         .unwrap_or_default();
 
-    // Roles of sshd-family processes, by title.
-    let roles: HashMap<u32, (SshdRole, String)> = processes
-        .iter()
-        .filter(|p| p.stat.comm.starts_with("sshd") && !p.is_exiting())
-        .filter_map(|p| {
-            let title = p.title();
-            let program = title
-                .split(':')
-                .next()
-                .unwrap_or("")
-                .rsplit('/')
-                .next()
-                .unwrap_or("")
-                .to_string();
-            classify_title(&title).map(|r| (p.pid(), (r, program)))
-        })
-        .collect();
+    let roles = crate::joins::sshd_roles(&processes);
 
     // Fds: sshd monitors (or user children without one) and smbd children always, every
     // process when asked. A monitor and its child hold the same socket, so the child's fds are
@@ -432,13 +416,13 @@ pub fn scan(
         .enumerate()
         .map(|(i, p)| (p.pid(), i))
         .collect();
-    let mut ssh = ssh_connections(&processes, &index, &roles, &tcp_by_pid);
+    let mut ssh = crate::joins::ssh_connections(&processes, &index, &roles, &tcp_by_pid);
     for c in &mut ssh {
         c.last_receive = c
             .socket_inode
             .and_then(|i| tcp_last_receive.get(&i).copied());
     }
-    let audit_sessions = audit_sessions(
+    let audit_sessions = crate::joins::audit_sessions(
         &processes,
         &index,
         opts.open_files || opts.session_open_files,
@@ -711,154 +695,6 @@ fn in_chunks<T: Sync, R: Send>(
 
 /// Below this many pids one thread is faster than several.
 const PARALLEL_THRESHOLD: usize = 1024;
-
-fn ssh_connections(
-    processes: &[Process],
-    index: &HashMap<u32, usize>,
-    roles: &HashMap<u32, (SshdRole, String)>,
-    tcp_by_pid: &BTreeMap<u32, Vec<TcpEntry>>,
-) -> Vec<SshConnection> {
-    // Children by parent, for monitor → user child.
-    let mut child_of: HashMap<u32, u32> = HashMap::new();
-    for (pid, (role, _)) in roles {
-        if matches!(role, SshdRole::UserChild { .. }) {
-            let ppid = processes[index[pid]].ppid();
-            child_of
-                .entry(ppid)
-                .and_modify(|c| *c = (*c).min(*pid))
-                .or_insert(*pid);
-        }
-    }
-    // Monitors whose child is still titled `sshd: USER` (authenticated, no session yet).
-    let pending: HashSet<u32> = (roles.iter())
-        .filter(|(_, (role, _))| matches!(role, SshdRole::Other(_)))
-        .map(|(pid, _)| processes[index[pid]].ppid())
-        .collect();
-    let mut out = Vec::new();
-    for (&pid, (role, program)) in roles {
-        let p = &processes[index[&pid]];
-        let child_pid = match role {
-            SshdRole::Monitor { .. } => child_of.get(&pid).copied(),
-            // A user child under a monitor is reported with the monitor.
-            SshdRole::UserChild { .. }
-                if matches!(roles.get(&p.ppid()), Some((SshdRole::Monitor { .. }, _))) =>
-            {
-                continue;
-            }
-            SshdRole::UserChild { .. } => Some(pid),
-            _ => continue,
-        };
-        let user = match role {
-            SshdRole::Monitor { user } | SshdRole::UserChild { user, .. } => user.clone(),
-            _ => unreachable!("filtered above"),
-        };
-        let child = child_pid
-            .and_then(|c| index.get(&c))
-            .map(|&i| &processes[i]);
-        let mut ttys = match child_pid.and_then(|c| roles.get(&c)) {
-            Some((SshdRole::UserChild { ttys, .. }, _)) => ttys.clone(),
-            _ => Vec::new(),
-        };
-        if ttys.is_empty() {
-            ttys.extend(
-                child
-                    .and_then(|c| c.tty())
-                    .filter(|t| t.starts_with("pts/")),
-            );
-        }
-        // The monitor and the child hold the same socket; prefer an established TCP row.
-        let rows = tcp_by_pid
-            .get(&pid)
-            .or_else(|| child_pid.and_then(|c| tcp_by_pid.get(&c)));
-        let row = rows.and_then(|r| {
-            r.iter()
-                .find(|e| e.state == crate::parse::net::TcpState::Established)
-                .or_else(|| r.first())
-        });
-        out.push(SshConnection {
-            pid,
-            child_pid: child_pid.filter(|&c| c != pid),
-            program: program.clone(),
-            user,
-            has_pty: !ttys.is_empty(),
-            phase: match (role, child_pid) {
-                (SshdRole::Monitor { .. }, None) if pending.contains(&pid) => SshPhase::Pending,
-                (SshdRole::Monitor { .. }, None) => SshPhase::Ending,
-                _ => SshPhase::Running,
-            },
-            ttys,
-            sessionid: p.sessionid.or_else(|| child.and_then(|c| c.sessionid)),
-            loginuid: p.loginuid.or_else(|| child.and_then(|c| c.loginuid)),
-            start_time: p.start_time,
-            socket_inode: row.map(|r| r.inode),
-            local: row.map(|r| r.local),
-            peer: row.map(|r| r.remote),
-            last_receive: None,
-        });
-    }
-    out.sort_by_key(|c| c.pid);
-    out
-}
-
-fn audit_sessions(
-    processes: &[Process],
-    index: &HashMap<u32, usize>,
-    open_files: bool,
-) -> Vec<AuditSession> {
-    let mut by_id: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for (i, p) in processes.iter().enumerate() {
-        // A zombie keeps its sessionid until reaped, which can take a while when PID 1 is
-        // slow; it runs nothing, so it keeps no session alive (nor does a process that is
-        // exiting).
-        if let Some(id) = p.sessionid.filter(|_| !p.is_exiting()) {
-            by_id.entry(id).or_default().push(i);
-        }
-    }
-    by_id
-        .into_iter()
-        .map(|(id, members)| {
-            let roots: Vec<u32> = members
-                .iter()
-                .map(|&i| &processes[i])
-                .filter(|p| {
-                    index
-                        .get(&p.ppid())
-                        .is_none_or(|&pi| processes[pi].sessionid != Some(id))
-                })
-                .map(Process::pid)
-                .collect();
-            let leader = roots
-                .iter()
-                .map(|pid| &processes[index[pid]])
-                .min_by_key(|p| (p.stat.starttime, p.pid()))
-                .map(Process::pid);
-            let leader_proc = leader.map(|l| &processes[index[&l]]);
-            let ttys: BTreeSet<String> =
-                members.iter().filter_map(|&i| processes[i].tty()).collect();
-            let open_files = open_files.then(|| {
-                let mut sum = FdSummary::default();
-                for &i in &members {
-                    if let Some(f) = &processes[i].fds {
-                        sum.add(f);
-                    }
-                }
-                sum
-            });
-            AuditSession {
-                id,
-                loginuid: leader_proc
-                    .or_else(|| members.first().map(|&i| &processes[i]))
-                    .and_then(|p| p.loginuid),
-                pids: members.iter().map(|&i| processes[i].pid()).collect(),
-                roots,
-                leader,
-                start_time: leader_proc.and_then(|p| p.start_time),
-                ttys: ttys.into_iter().collect(),
-                open_files,
-            }
-        })
-        .collect()
-}
 
 fn read_utmp_sessions(
     root: &Root,
