@@ -221,6 +221,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = seconds(0.0, f64::MAX))]
     pub max_age: f64,
 
+    /// Seconds between reconciliations of the live process table: a full read of /proc
+    /// compared with the table, every difference logged as a correction (expected: none).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = seconds(1.0, 86400.0))]
+    pub reconcile_interval: f64,
+
+    /// Read every process at each refresh instead of keeping a live process table from
+    /// the kernel's process events.
+    #[arg(long)]
+    pub no_live_model: bool,
+
     /// The most connections open at once.
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = at_least_one)]
     pub max_connections: usize,

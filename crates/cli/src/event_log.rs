@@ -161,7 +161,9 @@ pub(crate) fn watch(
     check_query(&subscription, wql)?;
     let ctx = context(&crate::host_name(root));
     let mut accounts = Accounts::new(root);
-    let hub = crate::HostSettings::from_cli(cli, root).hub(tz);
+    let hub = crate::HostSettings::from_cli(cli, root)
+        .with_live_model(crate::WATCH_RECONCILE)
+        .hub(tz);
     let mut stream = hub
         .subscribe(subscription, None)
         .map_err(|e| crate::fail(e, wql))?;

@@ -22,11 +22,13 @@ use linmgmt_providers::HostProvider;
 use linmgmt_render::{Format, RenderOptions, ResultSet, render, render_classes};
 use linmgmt_schema::Repository;
 use linmgmt_sources::command::{CommandRunner, FixtureRunner, SystemRunner};
+use linmgmt_sources::model::LiveProcesses;
 use linmgmt_sources::{Root, ScanOptions};
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 fn main() -> ExitCode {
     // `linmgmt generate …` (for packagers) is not part of the command line it describes.
@@ -162,6 +164,8 @@ fn time_zone(root: &Path) -> TimeZone {
 pub(crate) struct HostSettings {
     root: PathBuf,
     options: ScanOptions,
+    /// The live process table, for commands that scan more than once (`serve`, `watch`).
+    live: Option<Arc<LiveProcesses>>,
 }
 
 impl HostSettings {
@@ -176,7 +180,30 @@ impl HostSettings {
         HostSettings {
             root: root.to_path_buf(),
             options,
+            live: None,
         }
+    }
+
+    /// Keeps a live process table (as root, on the real host), reconciled with a full read
+    /// of `/proc` every `reconcile` on a thread of its own; where that cannot be, says why
+    /// once and leaves every scan reading `/proc` in full.
+    pub(crate) fn with_live_model(mut self, reconcile: Duration) -> Self {
+        if !self.on_host() {
+            return self;
+        }
+        match LiveProcesses::start(&self.sources_root()) {
+            Ok(live) => {
+                let live = Arc::new(live);
+                tracing::info!(
+                    "live process table: kept from the kernel's process events, reconciled every {} s",
+                    reconcile.as_secs_f64()
+                );
+                reconcile_every(Arc::downgrade(&live), reconcile);
+                self.live = Some(live);
+            }
+            Err(e) => tracing::info!("no live process table ({e}): every refresh reads /proc"),
+        }
+        self
     }
 
     fn on_host(&self) -> bool {
@@ -201,13 +228,60 @@ impl HostSettings {
         } else {
             Box::new(FixtureRunner::new(sources_root.clone()))
         };
-        HostProvider::new(
+        let provider = HostProvider::new(
             sources_root,
             self.options.clone(),
             runner,
             tz.clone(),
             jiff::Timestamp::now(),
-        )
+        );
+        match &self.live {
+            Some(live) => provider.with_live_processes(live.clone()),
+            None => provider,
+        }
+    }
+}
+
+/// How often `watch` reconciles its live process table (`serve` has
+/// `--reconcile-interval`).
+pub(crate) const WATCH_RECONCILE: Duration = Duration::from_secs(60);
+
+/// Reconciles the table every `interval` until it is dropped. A panic in one round is
+/// logged and the next round starts from a full read, so the table never stays broken.
+fn reconcile_every(live: std::sync::Weak<LiveProcesses>, interval: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("reconcile".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                let Some(live) = live.upgrade() else { return };
+                let started = std::time::Instant::now();
+                let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    live.reconcile()
+                }));
+                match round {
+                    Ok(r) if r.corrections.is_empty() => tracing::debug!(
+                        "reconciled the process table: {} processes, 0 corrections, {:.1} ms",
+                        r.compared,
+                        started.elapsed().as_secs_f64() * 1000.0
+                    ),
+                    Ok(r) => {
+                        for c in &r.corrections {
+                            tracing::warn!("process table correction: {c}");
+                        }
+                        tracing::warn!(
+                            "reconciled the process table: {} processes, {} corrections ({} in all)",
+                            r.compared,
+                            r.corrections.len(),
+                            live.corrections()
+                        );
+                    }
+                    Err(_) => tracing::error!("reconciling the process table panicked"),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("no reconciliation of the process table: {e}");
     }
 }
 

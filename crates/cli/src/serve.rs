@@ -53,7 +53,12 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
 
 /// The engine's ingredients for `serve`: the schema, the interop instances, and either the
 /// host (a fresh provider per snapshot) or the `--instances` test data.
-fn engine_parts(cli: &Cli, root: &Path, tz: &jiff::tz::TimeZone) -> anyhow::Result<EngineParts> {
+fn engine_parts(
+    cli: &Cli,
+    args: &ServeArgs,
+    root: &Path,
+    tz: &jiff::tz::TimeZone,
+) -> anyhow::Result<EngineParts> {
     let repository = Arc::new(Repository::builtin().context("loading the built-in schema")?);
     let server = crate::host_name(root);
     let mut static_providers: Vec<Arc<dyn Provider>> = vec![Arc::new(
@@ -64,7 +69,10 @@ fn engine_parts(cli: &Cli, root: &Path, tz: &jiff::tz::TimeZone) -> anyhow::Resu
     }
     // One hub for every event stream of the server: one scan serves them all.
     let (host, hub): (Option<HostFactory>, _) = if cli.instances.is_empty() {
-        let settings = crate::HostSettings::from_cli(cli, root);
+        let mut settings = crate::HostSettings::from_cli(cli, root);
+        if !args.no_live_model {
+            settings = settings.with_live_model(Duration::from_secs_f64(args.reconcile_interval));
+        }
         let hub = settings.hub(tz);
         let tz = tz.clone();
         (Some(Arc::new(move || settings.provider(&tz))), Some(hub))
@@ -168,7 +176,7 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     config.metrics.detailed = args.metrics_detailed;
     let root = cli.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let tz = crate::time_zone(&root);
-    let parts = engine_parts(cli, &root, &tz)?;
+    let parts = engine_parts(cli, args, &root, &tz)?;
     let event_log = crate::event_log::start(args, &root, &parts)?;
     let max_age = Duration::from_secs_f64(args.max_age);
     let auth = Arc::new(Authenticator::new(users, Duration::from_secs(300)));

@@ -42,7 +42,9 @@ pub(crate) fn watch(cli: &Cli, wql: &str, count: Option<u64>) -> anyhow::Result<
     };
     let mut writer =
         EventWriter::new(format, columns, render, tz.clone()).map_err(anyhow::Error::msg)?;
-    let hub = HostSettings::from_cli(cli, root).hub(&tz);
+    let hub = HostSettings::from_cli(cli, root)
+        .with_live_model(crate::WATCH_RECONCILE)
+        .hub(&tz);
     let mut stream = hub
         .subscribe(subscription, None)
         .map_err(|e| fail(e, wql))?;

@@ -486,8 +486,7 @@ fn scan(
     };
     let depth = watched()
         .map(Subscription::depth)
-        .max()
-        .unwrap_or(Depth::Sessions);
+        .fold(Depth::Sessions, Depth::union);
     let all_processes = watched().any(|s| s.classes().any(|c| follows_processes(c)));
     let snapshot = host.snapshot(depth);
     if let Ok(mut i) = interest.write() {

@@ -338,8 +338,7 @@ impl Subscription {
     pub fn depth(&self) -> Depth {
         (self.watched.iter())
             .filter_map(|w| depth_of(w.class.name.as_str()))
-            .max()
-            .unwrap_or(Depth::Sessions)
+            .fold(Depth::Sessions, Depth::union)
     }
 
     /// `WITHIN`: the longest a change may wait for a poll.

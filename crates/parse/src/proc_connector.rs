@@ -131,6 +131,16 @@ pub enum CnEvent {
         /// The effective uid after the change.
         euid: u32,
     },
+    /// A process changed its real or effective gid.
+    Gid {
+        /// The process.
+        tgid: u32,
+    },
+    /// A process's thread-group leader renamed itself (`prctl(PR_SET_NAME)`): its `comm`.
+    Comm {
+        /// The process.
+        tgid: u32,
+    },
     /// A process called `setsid`.
     Sid {
         /// The process.
@@ -155,7 +165,7 @@ pub enum CnEvent {
         /// 0, or the errno that refused the request.
         err: u32,
     },
-    /// Any other event (gid, ptrace, comm, coredump, or a code this parser does not know).
+    /// Any other event (ptrace, coredump, or a code this parser does not know).
     Other {
         /// The `PROC_EVENT_*` code.
         what: u32,
@@ -254,6 +264,15 @@ fn parse_message(p: &[u8]) -> Result<Option<CnEvent>, ()> {
             ruid: field(2)?,
             euid: field(3)?,
         },
+        what::GID => CnEvent::Gid { tgid: field(1)? },
+        what::COMM => {
+            let (pid, tgid) = (field(0)?, field(1)?);
+            // Another thread's name is not the process's comm.
+            if pid != tgid {
+                return Ok(None);
+            }
+            CnEvent::Comm { tgid }
+        }
         what::SID => CnEvent::Sid { tgid: field(1)? },
         what::EXIT => {
             let (pid, tgid, exit_code) = (field(0)?, field(1)?, field(2)?);
@@ -374,13 +393,15 @@ mod tests {
             // A thread ending.
             (message(what::EXIT, &[401, 400, 0, 0, 1, 1]), None),
             (
-                message(what::GID, &[1, 1, 5, 5]),
-                Some(CnEvent::Other { what: what::GID }),
+                message(what::GID, &[1, 7, 5, 5]),
+                Some(CnEvent::Gid { tgid: 7 }),
             ),
             (
-                message(what::COMM, &[1, 1]),
-                Some(CnEvent::Other { what: what::COMM }),
+                message(what::COMM, &[7, 7]),
+                Some(CnEvent::Comm { tgid: 7 }),
             ),
+            // A thread's name is not the process's.
+            (message(what::COMM, &[8, 7]), None),
             (
                 message(what::COREDUMP, &[1, 1]),
                 Some(CnEvent::Other {

@@ -21,6 +21,7 @@ use jiff::tz::TimeZone;
 use linmgmt_cim::{ClassDef, Instance, Name, Timestamp as CimTimestamp, Value};
 use linmgmt_engine::{Provider, Warning};
 use linmgmt_sources::command::CommandRunner;
+use linmgmt_sources::model::LiveProcesses;
 use linmgmt_sources::{Collected, Root, ScanOptions, SmbStatusMode, Snapshot};
 use std::sync::{Arc, OnceLock};
 
@@ -209,15 +210,50 @@ pub fn summarize(warnings: &[linmgmt_sources::Warning]) -> Vec<Warning> {
         .collect()
 }
 
-/// How much of the host a class needs; a deeper scan serves shallower needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// How much of the host a class needs. Depths form a small lattice: `Sessions` is below
+/// all; `Processes` (every process's details and counters) and `Servers` (Samba and the
+/// sessions' open files) are independent; `Everything` is both. A scan serves every depth
+/// it [covers](Depth::covers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Depth {
     /// Audit sessions, utmp, logind, accounts: logon sessions and their users.
     Sessions,
-    /// Also every process's command line and executable: `Win32_Process`.
+    /// Also every process's command line, executable and counters: `Win32_Process`.
     Processes,
     /// Also open files of session processes and Samba: server sessions and connections.
+    Servers,
+    /// Processes and servers.
     Everything,
+}
+
+impl Depth {
+    /// Whether a scan at this depth has what `need` needs.
+    pub fn covers(self, need: Depth) -> bool {
+        self == need || self == Depth::Everything || need == Depth::Sessions
+    }
+
+    /// The least depth that covers both.
+    pub fn union(self, other: Depth) -> Depth {
+        if self.covers(other) {
+            self
+        } else if other.covers(self) {
+            other
+        } else {
+            Depth::Everything
+        }
+    }
+
+    /// Every depth, deepest first.
+    const ALL: [Depth; 4] = [
+        Depth::Everything,
+        Depth::Servers,
+        Depth::Processes,
+        Depth::Sessions,
+    ];
+
+    fn reads_every_process(self) -> bool {
+        self.covers(Depth::Processes)
+    }
 }
 
 /// The classes the host provider fills, and the depth each needs.
@@ -229,11 +265,11 @@ const CLASSES: &[(&str, Depth)] = &[
     ("Win32_GroupUser", Depth::Sessions),
     ("Win32_Process", Depth::Processes),
     ("Win32_SessionProcess", Depth::Processes),
-    ("Win32_ServerSession", Depth::Everything),
-    ("Win32_ServerConnection", Depth::Everything),
-    ("Win32_Share", Depth::Everything),
-    ("Win32_SessionConnection", Depth::Everything),
-    ("Win32_ConnectionShare", Depth::Everything),
+    ("Win32_ServerSession", Depth::Servers),
+    ("Win32_ServerConnection", Depth::Servers),
+    ("Win32_Share", Depth::Servers),
+    ("Win32_SessionConnection", Depth::Servers),
+    ("Win32_ConnectionShare", Depth::Servers),
 ];
 
 /// How deep a scan `class` needs, if the host provider fills it.
@@ -254,7 +290,10 @@ pub struct HostProvider {
     runner: Box<dyn CommandRunner>,
     time_zone: TimeZone,
     now: jiff::Timestamp,
-    scans: [OnceLock<Scan>; 3],
+    scans: [OnceLock<Scan>; 4],
+    /// The live process table, when the process serves several requests (`serve`,
+    /// `watch`): session scans take their processes from it instead of reading `/proc`.
+    live: Option<Arc<LiveProcesses>>,
 }
 
 /// One scan and the session facts derived from it, each computed once however many
@@ -293,7 +332,16 @@ impl HostProvider {
             time_zone,
             now,
             scans: Default::default(),
+            live: None,
         }
+    }
+
+    /// Takes the processes of session scans from `live` (kept current from the kernel's
+    /// process events) instead of reading every process. `Win32_Process` still reads
+    /// `/proc` afresh: its counters change without events.
+    pub fn with_live_processes(mut self, live: Arc<LiveProcesses>) -> Self {
+        self.live = Some(live);
+        self
     }
 
     /// A snapshot at least as deep as `depth`, scanned on first need.
@@ -302,9 +350,8 @@ impl HostProvider {
     }
 
     fn scan(&self, depth: Depth) -> &Scan {
-        let deepest_taken = [Depth::Everything, Depth::Processes, Depth::Sessions]
-            .into_iter()
-            .filter(|d| *d >= depth)
+        let deepest_taken = (Depth::ALL.into_iter())
+            .filter(|d| d.covers(depth))
             .find_map(|d| self.scans[d as usize].get());
         if let Some(scan) = deepest_taken {
             return scan;
@@ -320,15 +367,29 @@ impl HostProvider {
                     process_details: true,
                     ..self.options.clone()
                 },
+                Depth::Servers => ScanOptions {
+                    session_open_files: true,
+                    ..self.options.clone()
+                },
                 Depth::Everything => ScanOptions {
                     session_open_files: true,
                     process_details: true,
                     ..self.options.clone()
                 },
             };
-            let mut snap =
-                linmgmt_sources::scan(&self.root, &options, self.runner.as_ref(), self.now);
-            if depth >= Depth::Processes {
+            let mut model_warnings = Vec::new();
+            let processes = (self.live.as_ref())
+                .filter(|_| !depth.reads_every_process())
+                .map(|live| live.processes(&mut model_warnings));
+            let mut snap = linmgmt_sources::scan_with(
+                &self.root,
+                &options,
+                self.runner.as_ref(),
+                self.now,
+                processes,
+            );
+            snap.warnings.extend(model_warnings);
+            if depth.reads_every_process() {
                 // Win32_Process.ExecutablePath; unreadable links (other users' processes
                 // without root, kernel threads) stay NULL, as in WMI without privileges.
                 let mut buf = Vec::with_capacity(4096);

@@ -55,7 +55,7 @@ impl Generation {
         if let Some(h) = &host {
             // Scan now, before anyone can see this generation.
             h.snapshot(if deep {
-                linmgmt_providers::Depth::Everything
+                linmgmt_providers::Depth::Servers
             } else {
                 linmgmt_providers::Depth::Sessions
             });

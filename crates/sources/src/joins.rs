@@ -11,9 +11,11 @@ use crate::snapshot::{AuditSession, SshConnection, SshPhase};
 
 /// The role of each sshd-family process, by its title, with the program name (`sshd`,
 /// `sshd-session`). Exiting processes have none.
-pub fn sshd_roles(processes: &[Process]) -> HashMap<u32, (SshdRole, String)> {
+pub fn sshd_roles<'a>(
+    processes: impl IntoIterator<Item = &'a Process>,
+) -> HashMap<u32, (SshdRole, String)> {
     processes
-        .iter()
+        .into_iter()
         .filter(|p| p.stat.comm.starts_with("sshd") && !p.is_exiting())
         .filter_map(|p| {
             let title = p.title();

@@ -299,6 +299,18 @@ pub fn scan(
     runner: &dyn CommandRunner,
     now: Timestamp,
 ) -> Collected<Snapshot> {
+    scan_with(root, opts, runner, now, None)
+}
+
+/// [`scan`], with the processes already read when given (the live model's table, kept
+/// current from the kernel's process events) instead of listing and reading `/proc`.
+pub fn scan_with(
+    root: &Root,
+    opts: &ScanOptions,
+    runner: &dyn CommandRunner,
+    now: Timestamp,
+    processes: Option<Vec<Process>>,
+) -> Collected<Snapshot> {
     let mut w: Vec<Warning> = Vec::new();
     let boot_time = read_boot_time(root).into_items(&mut w);
     let hostname = read_line_file(root, "proc/sys/kernel/hostname").into_items(&mut w);
@@ -327,7 +339,10 @@ pub fn scan(
                 let (sessions, from_bus) = read_logind(root, opts, &mut w);
                 (sessions, from_bus, w)
             });
-            let processes = read_processes(root, boot_time, opts.process_details, &mut w);
+            let processes = match processes {
+                Some(known) => known,
+                None => read_processes(root, boot_time, opts.process_details, &mut w),
+            };
             let smbd_running = processes.iter().any(|p| p.stat.comm == "smbd");
             let wanted = match opts.smbstatus {
                 SmbStatusMode::Always => true,
@@ -599,7 +614,7 @@ fn own_namespace_by_sock_diag(
 /// Large hosts are read on up to 4 threads, each taking a contiguous pid range, so the result
 /// and the warning order stay deterministic. The work is syscall-bound, so threads help;
 /// small hosts stay on one thread (spawning costs more than it saves).
-fn read_processes(
+pub(crate) fn read_processes(
     root: &Root,
     boot_time: Option<Timestamp>,
     all_details: bool,
@@ -634,15 +649,10 @@ fn read_processes(
         w.extend(warnings);
     }
 
-    // Details where sessions need them: roots (parent in another audit session), sshd and smbd.
     let ses_of: HashMap<u32, Option<u32>> =
         processes.iter().map(|p| (p.pid(), p.sessionid)).collect();
-    let wants = |p: &Process| {
-        all_details
-            || p.stat.comm.starts_with("sshd")
-            || p.stat.comm == "smbd"
-            || (p.sessionid.is_some() && ses_of.get(&p.ppid()).copied().flatten() != p.sessionid)
-    };
+    let wants =
+        |p: &Process| all_details || details_wanted(p, ses_of.get(&p.ppid()).copied().flatten());
     let details = |procs: &mut [Process]| {
         let mut buf = Vec::with_capacity(4096);
         let mut warnings = Vec::new();
@@ -668,6 +678,15 @@ fn read_processes(
         w.extend(details(&mut processes));
     }
     processes
+}
+
+/// Whether sessions need `p`'s details (`cmdline`, `status`, `loginuid`): sshd and smbd
+/// processes, and the roots of audit sessions (whose parent, in `parent_session`, is in
+/// another one).
+pub(crate) fn details_wanted(p: &Process, parent_session: Option<u32>) -> bool {
+    p.stat.comm.starts_with("sshd")
+        || p.stat.comm == "smbd"
+        || (p.sessionid.is_some() && parent_session != p.sessionid)
 }
 
 /// Runs `f` over contiguous chunks of `items`, on `threads` scoped threads when given, and

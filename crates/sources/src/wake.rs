@@ -61,6 +61,10 @@ pub enum ProcEventKind {
     Exec,
     /// A process changed its real or effective uid.
     Uid,
+    /// A process changed its real or effective gid.
+    Gid,
+    /// A process renamed itself (its `comm`).
+    Comm,
     /// A process called `setsid`.
     Sid,
     /// A process ended (threads ending are not reported).
@@ -111,7 +115,11 @@ impl Interest {
             ProcEventKind::Fork => {
                 e.parent.is_some_and(|p| self.parents.contains(&p)) || unknown_session
             }
-            ProcEventKind::Exec | ProcEventKind::Uid | ProcEventKind::Sid => unknown_session,
+            ProcEventKind::Exec
+            | ProcEventKind::Uid
+            | ProcEventKind::Gid
+            | ProcEventKind::Comm
+            | ProcEventKind::Sid => unknown_session,
             ProcEventKind::Exit => self.pids.contains(&e.pid),
         }
     }
@@ -164,7 +172,11 @@ impl Wakers {
                     root.dir().display()
                 ));
             } else {
-                match proc_events::start(root, interest, tx.clone(), wakers.stop.clone()) {
+                let sink = proc_events::Sink::Wakes {
+                    interest,
+                    tx: tx.clone(),
+                };
+                match proc_events::start(root, sink, wakers.stop.clone()) {
                     Ok(()) => wakers.active.push(WHAT.to_string()),
                     Err(e) => wakers.unavailable.push(format!("{WHAT}: {e}")),
                 }
@@ -187,6 +199,30 @@ impl Wakers {
             }
         }
         wakers
+    }
+
+    /// Notes every kernel process event in `changes` (the live model's source), on a thread
+    /// of its own, until the returned [`Wakers`] is dropped. Only for the real host, as root.
+    pub fn record_processes(
+        root: &Root,
+        changes: Arc<crate::model::ProcessChanges>,
+    ) -> Result<Wakers, String> {
+        if !root.is_host() {
+            return Err(format!(
+                "process events: only for the real host (the root is {})",
+                root.dir().display()
+            ));
+        }
+        let stop = Arc::new(Stop::default());
+        let sink = proc_events::Sink::Changes(changes);
+        match proc_events::start(root, sink, stop.clone()) {
+            Ok(()) => Ok(Wakers {
+                stop,
+                active: vec!["process events".into()],
+                unavailable: Vec::new(),
+            }),
+            Err(e) => Err(format!("process events: {e}")),
+        }
     }
 
     /// Human descriptions of what is listened to, e.g. "process events", "/run/utmp", "logind signals".
@@ -317,7 +353,7 @@ mod tests {
             check(&all, e, true);
         }
         // Nothing is wanted by an empty interest, except exits of nothing.
-        for kind in [Fork, Exec, Uid, Sid, Exit] {
+        for kind in [Fork, Exec, Uid, Gid, Comm, Sid, Exit] {
             check(&Interest::default(), ev(kind, 1, Some(1), None), false);
             // An unknown session is news to an interest that knows no session at all.
             check(

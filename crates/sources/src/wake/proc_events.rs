@@ -1,5 +1,6 @@
 //! The proc connector thread: a netlink socket bound to the process-events group, each
-//! event filtered through the watcher's [`Interest`].
+//! event filtered through the watcher's [`Interest`], or every event noted in the live
+//! model's [`ProcessChanges`].
 //!
 //! Only the real host root: the kernel reports pids of the initial PID namespace, and answers
 //! subscriptions only from the initial PID and user namespaces, with `CAP_NET_ADMIN` (binding
@@ -21,6 +22,7 @@ use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 
 use super::{Interest, ProcEvent, ProcEventKind, Stop, Wake, send};
 use crate::Root;
+use crate::model::ProcessChanges;
 use crate::parse::proc::parse_audit_id;
 use crate::parse::proc_connector::{
     CN_IDX_PROC, CnEvent, Datagram, ignore_message, listen_message, parse_datagram,
@@ -41,14 +43,35 @@ const RECV_BUFFER: usize = 4 << 20;
 /// which every listener on the host receives.
 static NEXT_TOKEN: AtomicU32 = AtomicU32::new(1);
 
+/// Where the events go.
+pub(super) enum Sink {
+    /// A watcher's wakes: only the events its interest wants.
+    Wakes {
+        /// What the watcher cares about.
+        interest: Arc<RwLock<Interest>>,
+        /// The watcher's channel.
+        tx: SyncSender<Wake>,
+    },
+    /// The live model: every event.
+    Changes(Arc<ProcessChanges>),
+}
+
+impl Sink {
+    /// Events may have been lost; `false` once the watcher is gone.
+    fn overrun(&self) -> bool {
+        match self {
+            Sink::Wakes { tx, .. } => send(tx, Wake::Overrun),
+            Sink::Changes(changes) => {
+                changes.overrun();
+                true
+            }
+        }
+    }
+}
+
 /// Subscribes and starts the thread.
-pub(super) fn start(
-    root: &Root,
-    interest: Arc<RwLock<Interest>>,
-    tx: SyncSender<Wake>,
-    stop: Arc<Stop>,
-) -> io::Result<()> {
-    let listener = Listener::open(root, interest, tx)?;
+pub(super) fn start(root: &Root, sink: Sink, stop: Arc<Stop>) -> io::Result<()> {
+    let listener = Listener::open(root, sink)?;
     std::thread::Builder::new()
         .name("wake-proc".into())
         .spawn(move || listener.run(&stop))?;
@@ -59,18 +82,13 @@ struct Listener {
     fd: OwnedFd,
     token: u32,
     root: Root,
-    interest: Arc<RwLock<Interest>>,
-    tx: SyncSender<Wake>,
+    sink: Sink,
     buf: Vec<u8>,
     file: Vec<u8>,
 }
 
 impl Listener {
-    fn open(
-        root: &Root,
-        interest: Arc<RwLock<Interest>>,
-        tx: SyncSender<Wake>,
-    ) -> io::Result<Listener> {
+    fn open(root: &Root, sink: Sink) -> io::Result<Listener> {
         let fd = rustix::net::socket_with(
             AddressFamily::NETLINK,
             SocketType::DGRAM,
@@ -91,8 +109,7 @@ impl Listener {
             fd,
             token,
             root: root.clone(),
-            interest,
-            tx,
+            sink,
             buf: vec![0u8; 64 * 1024],
             file: Vec::with_capacity(32),
         };
@@ -110,7 +127,7 @@ impl Listener {
                 Ok(d) => d,
                 Err(Errno::AGAIN | Errno::INTR) => continue,
                 Err(Errno::NOBUFS) => {
-                    send(&self.tx, Wake::Overrun);
+                    self.sink.overrun();
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -145,11 +162,11 @@ impl Listener {
                 // The receive timeout: time to look at the stop flag.
                 Err(Errno::AGAIN | Errno::INTR) => true,
                 // The socket buffer overflowed: events were lost.
-                Err(Errno::NOBUFS) => send(&self.tx, Wake::Overrun),
+                Err(Errno::NOBUFS) => self.sink.overrun(),
                 // Nothing else is expected from a bound netlink socket; rather than spin on a
                 // persistent error, say that events may be missed from now on and end.
                 Err(_) => {
-                    send(&self.tx, Wake::Overrun);
+                    self.sink.overrun();
                     false
                 }
             };
@@ -164,18 +181,28 @@ impl Listener {
 
     /// Forwards the wanted events of one datagram; `false` once the watcher is gone.
     fn handle(&mut self, datagram: &Datagram) -> bool {
-        if datagram.malformed > 0 && !send(&self.tx, Wake::Overrun) {
+        if datagram.malformed > 0 && !self.sink.overrun() {
             return false;
         }
         for &event in &datagram.events {
+            if let Sink::Changes(changes) = &self.sink {
+                // The model reads what it needs itself, later and once per batch.
+                if let Some((kind, pid, parent)) = kind_of(event) {
+                    changes.note(kind, pid, parent);
+                }
+                continue;
+            }
             let Some(event) = self.event(event) else {
                 continue;
             };
+            let Sink::Wakes { interest, tx } = &self.sink else {
+                continue;
+            };
             let wanted = {
-                let interest = self.interest.read().unwrap_or_else(PoisonError::into_inner);
+                let interest = interest.read().unwrap_or_else(PoisonError::into_inner);
                 interest.wants(&event)
             };
-            if wanted && !send(&self.tx, Wake::Process(event)) {
+            if wanted && !send(tx, Wake::Process(event)) {
                 return false;
             }
         }
@@ -183,31 +210,16 @@ impl Listener {
     }
 
     fn event(&mut self, event: CnEvent) -> Option<ProcEvent> {
-        let (kind, pid, parent) = match event {
-            CnEvent::Fork {
-                parent_tgid,
-                child_tgid,
-            } => (ProcEventKind::Fork, child_tgid, Some(parent_tgid)),
-            CnEvent::Exec { tgid } => (ProcEventKind::Exec, tgid, None),
-            CnEvent::Uid { tgid, .. } => (ProcEventKind::Uid, tgid, None),
-            CnEvent::Sid { tgid } => (ProcEventKind::Sid, tgid, None),
-            CnEvent::Exit {
-                tgid, parent_tgid, ..
-            } => {
-                return Some(ProcEvent {
-                    kind: ProcEventKind::Exit,
-                    pid: tgid,
-                    parent: parent_tgid,
-                    session: None,
-                });
-            }
-            CnEvent::Ack { .. } | CnEvent::Other { .. } => return None,
+        let (kind, pid, parent) = kind_of(event)?;
+        let session = match kind {
+            ProcEventKind::Exit => None,
+            _ => self.session_of(pid),
         };
         Some(ProcEvent {
             kind,
             pid,
             parent,
-            session: self.session_of(pid),
+            session,
         })
     }
 
@@ -218,4 +230,24 @@ impl Listener {
             .ok()?;
         parse_audit_id(&self.file).ok().flatten()
     }
+}
+
+/// A process event's kind, process and parent (Fork: the parent; Exit: the parent, from
+/// Linux 4.18); `None` for what is not about one process.
+fn kind_of(event: CnEvent) -> Option<(ProcEventKind, u32, Option<u32>)> {
+    Some(match event {
+        CnEvent::Fork {
+            parent_tgid,
+            child_tgid,
+        } => (ProcEventKind::Fork, child_tgid, Some(parent_tgid)),
+        CnEvent::Exec { tgid } => (ProcEventKind::Exec, tgid, None),
+        CnEvent::Uid { tgid, .. } => (ProcEventKind::Uid, tgid, None),
+        CnEvent::Gid { tgid } => (ProcEventKind::Gid, tgid, None),
+        CnEvent::Comm { tgid } => (ProcEventKind::Comm, tgid, None),
+        CnEvent::Sid { tgid } => (ProcEventKind::Sid, tgid, None),
+        CnEvent::Exit {
+            tgid, parent_tgid, ..
+        } => (ProcEventKind::Exit, tgid, parent_tgid),
+        CnEvent::Ack { .. } | CnEvent::Other { .. } => return None,
+    })
 }

@@ -1,0 +1,402 @@
+//! The live process table: `/proc` read once, then kept current from the kernel's process
+//! events by re-reading only the pids they name.
+//!
+//! Reading every process is most of a scan's cost (30,000 processes: five files each), and
+//! almost none of them change between two requests. [`LiveProcesses`] subscribes to the
+//! proc connector *before* its first full read (so no event falls between the two), notes
+//! the pids of every event in [`ProcessChanges`] on the connector thread, and re-reads those
+//! pids when someone next asks for the processes: cost proportional to change.
+//!
+//! What changes a process's session facts, and how each change reaches the table:
+//! - a fork: the child, and its parent (sshd's monitor retitles itself, and PAM sets its
+//!   audit session, before it forks the user's child; `login` and `cron` likewise);
+//! - an exit: the pid (gone, or a zombie: zombies keep no session alive, so the table drops
+//!   them), its parent (sshd's monitor retitles itself when the pre-auth child ends) and
+//!   its children (reparented, so perhaps the new roots of their audit session);
+//! - exec, uid, gid, comm and sid changes: the pid;
+//! - what changes with no event at all — `setproctitle` and `pam_loginuid` in sshd before it
+//!   forks, smbd's titles — is covered by re-reading, at every refresh, the sshd processes
+//!   that are not settled yet (pre-auth titles, a child not yet titled `USER@TTY`, a monitor
+//!   without an audit session), as many as logins in progress, and smbd's, one per client.
+//!
+//! Counters that change all the time (CPU times, memory, threads, the process group) and
+//! kernel threads' names are not kept current: the table serves the session classes; `Win32_Process` reads `/proc`
+//! afresh. [`LiveProcesses::reconcile`] compares the table with a full read of the fields
+//! it does keep and counts every difference as a correction: a correction is a bug in the
+//! rules above, and the tests expect none under churn.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use jiff::Timestamp;
+
+use crate::parse::sshd::SshdRole;
+use crate::read::proc::{Process, read_boot_time, read_process_core, read_process_details};
+use crate::snapshot::{details_wanted, read_processes};
+use crate::wake::{ProcEventKind, Wakers};
+use crate::{Root, Warning};
+
+/// The kernel's thread creator: its children are kernel threads.
+const KTHREADD: u32 = 2;
+
+/// More pending pids than this and the table is read again in full: a fork storm costs no
+/// more than a scan, and memory stays bounded.
+const MAX_PENDING: usize = 1 << 16;
+
+/// The pids the kernel named since the table was last brought up to date. Shared between
+/// the connector thread, which notes, and the table, which takes.
+#[derive(Debug, Default)]
+pub struct ProcessChanges {
+    pending: Mutex<Pending>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    /// Pids to read again.
+    pids: BTreeSet<u32>,
+    /// Pids that exited (their children are read again too).
+    exited: BTreeSet<u32>,
+    /// Events were lost (a netlink overrun, too many pending): read everything again.
+    overrun: bool,
+}
+
+impl ProcessChanges {
+    /// An empty set of changes.
+    pub fn new() -> Arc<ProcessChanges> {
+        Arc::new(ProcessChanges::default())
+    }
+
+    /// Notes one kernel event.
+    pub fn note(&self, kind: ProcEventKind, pid: u32, parent: Option<u32>) {
+        let mut p = self.lock();
+        if p.overrun {
+            return;
+        }
+        p.pids.insert(pid);
+        match kind {
+            ProcEventKind::Fork => p.pids.extend(parent),
+            ProcEventKind::Exit => {
+                p.exited.insert(pid);
+                p.pids.extend(parent);
+            }
+            _ => {}
+        }
+        if p.pids.len() + p.exited.len() > MAX_PENDING {
+            *p = Pending {
+                overrun: true,
+                ..Pending::default()
+            };
+        }
+    }
+
+    /// Events may have been lost.
+    pub fn overrun(&self) {
+        *self.lock() = Pending {
+            overrun: true,
+            ..Pending::default()
+        };
+    }
+
+    /// Whether nothing happened since the last [`ProcessChanges::take`].
+    pub fn is_empty(&self) -> bool {
+        let p = self.lock();
+        !p.overrun && p.pids.is_empty() && p.exited.is_empty()
+    }
+
+    fn take(&self) -> Pending {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The processes of a host by pid, without zombies, with the details sessions need.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessTable {
+    processes: BTreeMap<u32, Process>,
+    boot_time: Option<Timestamp>,
+}
+
+impl ProcessTable {
+    /// Reads every process under `root`, as [`crate::scan`] does.
+    pub fn read(root: &Root, warnings: &mut Vec<Warning>) -> ProcessTable {
+        let boot_time = read_boot_time(root).into_items(warnings);
+        let processes = read_processes(root, boot_time, false, warnings)
+            .into_iter()
+            .filter(|p| !p.is_exiting())
+            .map(|p| (p.pid(), p))
+            .collect();
+        ProcessTable {
+            processes,
+            boot_time,
+        }
+    }
+
+    /// A table of these processes (zombies left out), with no boot time of its own.
+    pub fn from_processes(processes: Vec<Process>) -> ProcessTable {
+        ProcessTable {
+            processes: (processes.into_iter())
+                .filter(|p| !p.is_exiting())
+                .map(|p| (p.pid(), p))
+                .collect(),
+            boot_time: None,
+        }
+    }
+
+    /// The processes, ascending by pid.
+    pub fn processes(&self) -> Vec<Process> {
+        self.processes.values().cloned().collect()
+    }
+
+    /// How many processes the table holds.
+    pub fn len(&self) -> usize {
+        self.processes.len()
+    }
+
+    /// Whether the table holds no process.
+    pub fn is_empty(&self) -> bool {
+        self.processes.is_empty()
+    }
+
+    /// Re-reads `pids`, the children of `exited` and the unsettled sshd processes; returns
+    /// how many pids were read.
+    fn update(
+        &mut self,
+        root: &Root,
+        mut pids: BTreeSet<u32>,
+        exited: &BTreeSet<u32>,
+        warnings: &mut Vec<Warning>,
+    ) -> usize {
+        pids.extend(exited);
+        if !exited.is_empty() {
+            pids.extend(
+                (self.processes.values())
+                    .filter(|p| exited.contains(&p.ppid()))
+                    .map(Process::pid),
+            );
+        }
+        pids.extend(self.unsettled());
+        let mut buf = Vec::with_capacity(4096);
+        for &pid in &pids {
+            // A process that is gone or unreadable now is simply not there: churn, not news.
+            let mut ignored = Vec::new();
+            match read_process_core(root, pid, self.boot_time, &mut buf, &mut ignored) {
+                Ok(p) if !p.is_exiting() => {
+                    self.processes.insert(pid, p);
+                }
+                _ => {
+                    self.processes.remove(&pid);
+                }
+            }
+        }
+        // Details after every core is read: whether a process is a session root depends on
+        // its parent's session, which may have been read in the same batch.
+        for &pid in &pids {
+            let parent_session = (self.processes.get(&pid))
+                .and_then(|p| self.processes.get(&p.ppid()))
+                .and_then(|parent| parent.sessionid);
+            if let Some(p) = self.processes.get_mut(&pid)
+                && details_wanted(p, parent_session)
+            {
+                read_process_details(root, p, &mut buf, warnings);
+                if p.is_exiting() {
+                    self.processes.remove(&pid);
+                }
+            }
+        }
+        pids.len()
+    }
+
+    /// Processes whose title or audit session may still change without an event: sshd's
+    /// not yet settled, and smbd's (which retitle themselves for each client).
+    fn unsettled(&self) -> Vec<u32> {
+        let smbd = (self.processes.values())
+            .filter(|p| p.stat.comm == "smbd")
+            .map(Process::pid);
+        let sshd = || (self.processes.values()).filter(|p| p.stat.comm.starts_with("sshd"));
+        let roles = crate::joins::sshd_roles(sshd());
+        sshd()
+            .filter(|p| match roles.get(&p.pid()) {
+                Some((SshdRole::Monitor { .. }, _)) => p.sessionid.is_none(),
+                Some((SshdRole::UserChild { .. }, _)) => false,
+                // The listener is settled; everything else is on its way somewhere.
+                Some((SshdRole::Listener, _)) => false,
+                _ => true,
+            })
+            .map(Process::pid)
+            .chain(smbd)
+            .collect()
+    }
+}
+
+/// How `a` and `b` (the same pid) differ in what the table keeps; empty when they agree.
+/// Details are compared only where the full read has them, and missing ones are a
+/// difference.
+fn difference(model: &Process, fresh: &Process) -> Option<String> {
+    let mut what = Vec::new();
+    let (m, f) = (&model.stat, &fresh.stat);
+    let mut field = |name: &str, differs: bool| {
+        if differs {
+            what.push(name.to_owned());
+        }
+    };
+    // Kernel threads (kthreadd's children) rename themselves with no event (a kworker
+    // takes the name of its current work queue); they are never in a session.
+    let kernel_thread = f.ppid == KTHREADD || f.pid == KTHREADD;
+    field("comm", m.comm != f.comm && !kernel_thread);
+    field("ppid", m.ppid != f.ppid);
+    field("kernel session", m.session != f.session);
+    field("tty", m.tty_nr != f.tty_nr);
+    field("start", m.starttime != f.starttime);
+    field("audit session", model.sessionid != fresh.sessionid);
+    if fresh.details {
+        field("details", !model.details);
+        if model.details {
+            field("cmdline", model.cmdline != fresh.cmdline);
+            field("uid", model.uid != fresh.uid);
+            field("gid", model.gid != fresh.gid);
+            field("loginuid", model.loginuid != fresh.loginuid);
+        }
+    }
+    (!what.is_empty()).then(|| {
+        format!(
+            "pid {} ({}): {} differ",
+            fresh.pid(),
+            fresh.stat.comm,
+            what.join(", ")
+        )
+    })
+}
+
+/// Every difference between the table and a full read, except for `skip` (pids the kernel
+/// named while the full read was under way: either answer may be the newer).
+pub fn corrections(
+    model: &ProcessTable,
+    fresh: &ProcessTable,
+    skip: &BTreeSet<u32>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let pids: BTreeSet<u32> = (model.processes.keys())
+        .chain(fresh.processes.keys())
+        .copied()
+        .filter(|pid| !skip.contains(pid))
+        .collect();
+    for pid in pids {
+        match (model.processes.get(&pid), fresh.processes.get(&pid)) {
+            (Some(m), Some(f)) => out.extend(difference(m, f)),
+            (Some(m), None) => out.push(format!("pid {pid} ({}): gone, still listed", m.stat.comm)),
+            (None, Some(f)) => {
+                out.push(format!("pid {pid} ({}): running, not listed", f.stat.comm))
+            }
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+/// What one reconciliation found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Processes compared.
+    pub compared: usize,
+    /// The differences, one line each (the table now has the full read's answer).
+    pub corrections: Vec<String>,
+}
+
+/// A [`ProcessTable`] kept current from [`ProcessChanges`].
+pub struct LiveProcesses {
+    root: Root,
+    table: Mutex<ProcessTable>,
+    changes: Arc<ProcessChanges>,
+    corrections: AtomicU64,
+    /// The connector thread, stopped when the model is dropped (`None` when the caller
+    /// notes the changes: tests).
+    _listener: Option<Wakers>,
+}
+
+impl LiveProcesses {
+    /// On the real host (as root): subscribes to the kernel's process events, then reads
+    /// `/proc`. `Err` says why the model cannot run (not root, a container, another root).
+    pub fn start(root: &Root) -> Result<LiveProcesses, String> {
+        let changes = ProcessChanges::new();
+        let listener = Wakers::record_processes(root, changes.clone())?;
+        let mut model = LiveProcesses::fed_by(root, changes);
+        model._listener = Some(listener);
+        Ok(model)
+    }
+
+    /// A model whose changes the caller notes (the tests, which play the kernel).
+    pub fn fed_by(root: &Root, changes: Arc<ProcessChanges>) -> LiveProcesses {
+        let mut ignored = Vec::new();
+        let table = ProcessTable::read(root, &mut ignored);
+        LiveProcesses {
+            root: root.clone(),
+            table: Mutex::new(table),
+            changes,
+            corrections: AtomicU64::new(0),
+            _listener: None,
+        }
+    }
+
+    /// The processes as they are now: the pending changes applied, then a copy.
+    pub fn processes(&self, warnings: &mut Vec<Warning>) -> Vec<Process> {
+        let mut table = self.lock();
+        self.apply(&mut table, warnings);
+        table.processes()
+    }
+
+    /// Whether the kernel reported nothing since the processes were last taken.
+    pub fn unchanged(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Brings the table up to date; a lost event means a full read.
+    fn apply(&self, table: &mut ProcessTable, warnings: &mut Vec<Warning>) {
+        let pending = self.changes.take();
+        if pending.overrun {
+            *table = ProcessTable::read(&self.root, warnings);
+            return;
+        }
+        table.update(&self.root, pending.pids, &pending.exited, warnings);
+    }
+
+    /// Reads `/proc` in full, compares it with the table and keeps the full read: every
+    /// difference is counted (see [`LiveProcesses::corrections`]) and returned.
+    pub fn reconcile(&self) -> Reconciled {
+        let mut table = self.lock();
+        let mut ignored = Vec::new();
+        self.apply(&mut table, &mut ignored);
+        let fresh = ProcessTable::read(&self.root, &mut ignored);
+        // What the kernel named during the full read may differ either way; bring those
+        // pids (and the unsettled) up to date in both and compare the rest.
+        let pending = self.changes.take();
+        if pending.overrun {
+            *table = fresh;
+            return Reconciled::default();
+        }
+        let mut skip: BTreeSet<u32> = pending.pids.union(&pending.exited).copied().collect();
+        skip.extend(table.unsettled());
+        let found = corrections(&table, &fresh, &skip);
+        self.corrections
+            .fetch_add(found.len() as u64, Ordering::Relaxed);
+        let compared = fresh.len();
+        *table = fresh;
+        table.update(&self.root, pending.pids, &pending.exited, &mut ignored);
+        Reconciled {
+            compared,
+            corrections: found,
+        }
+    }
+
+    /// Corrections found by every reconciliation so far.
+    pub fn corrections(&self) -> u64 {
+        self.corrections.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProcessTable> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
