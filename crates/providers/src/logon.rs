@@ -222,11 +222,20 @@ impl<'a> Joins<'a> {
                 .flat_map(|u| &u.live)
                 .filter_map(|r| u32::try_from(r.pid).ok().map(|pid| (pid, r)))
                 .collect(),
-            ssh_by_session: snap
-                .ssh
-                .iter()
-                .filter_map(|c| c.sessionid.map(|id| (id, c)))
-                .collect(),
+            ssh_by_session: {
+                // Several connections in one session (a multiplexed master's, one caught
+                // mid-fork): the one joined to its socket, else the first.
+                let mut by: HashMap<u32, &SshConnection> = HashMap::new();
+                for c in &snap.ssh {
+                    if let Some(id) = c.sessionid {
+                        let best = by.entry(id).or_insert(c);
+                        if best.peer.is_none() && c.peer.is_some() {
+                            *best = c;
+                        }
+                    }
+                }
+                by
+            },
             method_by_peer: snap
                 .ssh_auth
                 .iter()
@@ -531,9 +540,18 @@ fn audit_session(snap: &Snapshot, joins: &Joins<'_>, audit: &AuditSession) -> Lo
         c.start_time
             .is_some_and(|t| snap.taken_at.duration_since(t) < STARTING_AT_MOST)
     };
+    // An sshd login whose connection is not known yet (PAM has given the monitor its audit
+    // session, but it still has its pre-auth title) is still being set up: reported once it
+    // is whole, or once it is no longer young, whichever comes first. (Titles never go
+    // back, so a session once whole never becomes Starting again.)
+    let unjoined = leader_service == Some("sshd")
+        && ssh.is_none()
+        && current.remote_host.is_none()
+        && (audit.start_time).is_some_and(|t| snap.taken_at.duration_since(t) < STARTING_AT_MOST);
     let status = match ssh {
         Some(c) if c.phase == SshPhase::Pending && starting(c) => SessionStatus::Starting,
         Some(c) if c.phase == SshPhase::Ending => SessionStatus::Stopping,
+        _ if unjoined => SessionStatus::Starting,
         _ if degraded => SessionStatus::Degraded,
         _ => SessionStatus::Ok,
     };

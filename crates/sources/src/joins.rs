@@ -43,7 +43,9 @@ pub fn ssh_connections(
     // Children by parent, for monitor → user child.
     let mut child_of: HashMap<u32, u32> = HashMap::new();
     for (pid, (role, _)) in roles {
-        if matches!(role, SshdRole::UserChild { .. }) {
+        if matches!(role, SshdRole::UserChild { .. })
+            && !is_unsettled_fork(processes, index, &processes[index[pid]])
+        {
             let ppid = processes[index[pid]].ppid();
             child_of
                 .entry(ppid)
@@ -59,6 +61,9 @@ pub fn ssh_connections(
     let mut out = Vec::new();
     for (&pid, (role, program)) in roles {
         let p = &processes[index[&pid]];
+        if is_unsettled_fork(processes, index, p) {
+            continue;
+        }
         let child_pid = match role {
             SshdRole::Monitor { .. } => child_of.get(&pid).copied(),
             // A user child under a monitor is reported with the monitor.
@@ -182,4 +187,16 @@ pub fn audit_sessions(
             }
         })
         .collect()
+}
+
+/// Whether `p` is a fork that still has its parent's title: the user child born as
+/// `USER [priv]`, or a session's command between `fork` and `exec` (titled `USER@notty`
+/// like its parent). It is neither a connection nor the child of one, only a moment.
+pub fn is_unsettled_fork(processes: &[Process], index: &HashMap<u32, usize>, p: &Process) -> bool {
+    (index.get(&p.ppid())).is_some_and(|&i| inherits_title(p, &processes[i]))
+}
+
+/// Whether `p` has the title of `parent` (both read with their details).
+pub fn inherits_title(p: &Process, parent: &Process) -> bool {
+    p.details && parent.details && !p.cmdline.is_empty() && p.cmdline == parent.cmdline
 }

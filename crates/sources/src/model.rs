@@ -15,9 +15,11 @@
 //!   its children (reparented, so perhaps the new roots of their audit session);
 //! - exec, uid, gid, comm and sid changes: the pid;
 //! - what changes with no event at all — `setproctitle` and `pam_loginuid` in sshd before it
-//!   forks, smbd's titles — is covered by re-reading, at every refresh, the sshd processes
-//!   that are not settled yet (pre-auth titles, a child not yet titled `USER@TTY`, a monitor
-//!   without an audit session), as many as logins in progress, and smbd's, one per client.
+//!   forks, a fork's own title after it was born with its parent's, smbd's titles — is
+//!   covered by re-reading, at every refresh, the sshd processes that are not settled yet
+//!   (pre-auth titles, a title still the parent's, a child not yet titled `USER@TTY`, a
+//!   monitor without an audit session), as many as logins in progress, and smbd's, one per
+//!   client.
 //!
 //! Counters that change all the time (CPU times, memory, threads, the process group) and
 //! kernel threads' names are not kept current: the table serves the session classes; `Win32_Process` reads `/proc`
@@ -218,13 +220,22 @@ impl ProcessTable {
             .map(Process::pid);
         let sshd = || (self.processes.values()).filter(|p| p.stat.comm.starts_with("sshd"));
         let roles = crate::joins::sshd_roles(sshd());
+        // A fork starts with its parent's title (the user child is born `USER [priv]`)
+        // and takes its own with no event.
+        let inherited = |p: &Process| {
+            (self.processes.get(&p.ppid()))
+                .is_some_and(|parent| crate::joins::inherits_title(p, parent))
+        };
         sshd()
-            .filter(|p| match roles.get(&p.pid()) {
-                Some((SshdRole::Monitor { .. }, _)) => p.sessionid.is_none(),
-                Some((SshdRole::UserChild { .. }, _)) => false,
-                // The listener is settled; everything else is on its way somewhere.
-                Some((SshdRole::Listener, _)) => false,
-                _ => true,
+            .filter(|p| {
+                inherited(p)
+                    || match roles.get(&p.pid()) {
+                        Some((SshdRole::Monitor { .. }, _)) => p.sessionid.is_none(),
+                        Some((SshdRole::UserChild { .. }, _)) => false,
+                        // The listener is settled; everything else is on its way somewhere.
+                        Some((SshdRole::Listener, _)) => false,
+                        _ => true,
+                    }
             })
             .map(Process::pid)
             .chain(smbd)

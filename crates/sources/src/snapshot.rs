@@ -387,6 +387,7 @@ pub fn scan_with(
     let is_monitor = |pid: &u32| matches!(roles.get(pid), Some((SshdRole::Monitor { .. }, _)));
     let is_child = |pid: &u32| matches!(roles.get(pid), Some((SshdRole::UserChild { .. }, _)));
     let monitored_child = |pid: &u32| is_child(pid) && ppid_of.get(pid).is_some_and(is_monitor);
+    let mut reloaded = false;
     let mut join = |p: &mut Process,
                     w: &mut Vec<Warning>,
                     tcp_by_pid: &mut BTreeMap<u32, Vec<TcpEntry>>,
@@ -403,7 +404,14 @@ pub fn scan_with(
                 let sockets = dump.into_items(w);
                 own_namespace_by_sock_diag(root, sockets, &mut net, &mut tcp_last_receive);
             }
-            let rows = net.rows_for(root, pid, &fds.sockets, w);
+            let mut rows = net.rows_for(root, pid, &fds.sockets, w);
+            // sshd and smbd always hold a TCP socket: none found means a connection newer
+            // than the table (once per scan, so a host full of them costs one more read).
+            if rows.is_empty() && !reloaded {
+                reloaded = true;
+                net.reload_for(root, pid, w);
+                rows = net.rows_for(root, pid, &fds.sockets, w);
+            }
             if !rows.is_empty() {
                 tcp_by_pid.insert(pid, rows);
             }

@@ -136,11 +136,29 @@ fn a_login_and_a_logout_as_sshd_makes_them() {
             r#"pid=700 ppid=500 comm=sshd cmd="sshd: bob [priv]" ses=4 auid=1002 fds=socket:700"#,
         );
     });
-    s.step("the user child, then its title and the command", |s| {
+    s.step("the user child, forked with the monitor's title", |s| {
         s.put(
-            r#"pid=702 ppid=700 comm=sshd cmd="sshd: bob" uid=1002 ses=4 auid=1002 fds=socket:700"#,
+            r#"pid=702 ppid=700 comm=sshd cmd="sshd: bob [priv]" ses=4 auid=1002 fds=socket:700"#,
         );
         s.note(Fork, 702, Some(700));
+    });
+    s.step("the child drops privileges (uid event) and retitles itself (none)", |s| {
+        s.put(r#"pid=702 ppid=700 comm=sshd cmd="sshd: bob" uid=1002 ses=4 auid=1002 fds=socket:700"#);
+        s.note(ProcEventKind::Uid, 702, None);
+    });
+    s.step(
+        "a second child of the monitor, forked with its title",
+        |s| {
+            s.put(r#"pid=705 ppid=700 comm=sshd cmd="sshd: bob [priv]" ses=4 auid=1002"#);
+            s.note(Fork, 705, Some(700));
+        },
+    );
+    s.step("it retitles itself, with no event", |s| {
+        s.put(r#"pid=705 ppid=700 comm=sshd cmd="sshd: bob [net]" ses=4 auid=1002"#);
+    });
+    s.step("and is gone", |s| {
+        s.remove(705);
+        s.note(Exit, 705, Some(700));
     });
     s.step("the child takes its title (no event)", |s| {
         s.put(r#"pid=702 ppid=700 comm=sshd cmd="sshd: bob@notty" uid=1002 ses=4 auid=1002 fds=socket:700"#);

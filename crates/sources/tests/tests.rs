@@ -644,3 +644,22 @@ fn tidy_module_docs() {
     }
     assert!(missing.is_empty(), "modules without //! docs: {missing:?}");
 }
+
+/// A fork caught before it execs or retitles has its parent's title: the user child born
+/// `USER [priv]`, a command still titled `USER@pts/0`. Neither is a connection of its own.
+#[test]
+fn forks_with_their_parents_title_are_not_connections() {
+    let extra = r#"
+pid=10300 ppid=10097 comm=sshd cmd="sshd: alice@pts/0" start=2026-08-01T11:00:00Z uid=1001 ses=2 auid=1001
+pid=10301 ppid=10086 comm=sshd cmd="sshd: alice [priv]" start=2026-08-01T11:00:00Z ses=2 auid=1001
+"#;
+    let text = SSH_PTY.replacen("//- tcp", &format!("{}//- tcp", extra.trim_start()), 1);
+    let (_fx, got) = check(&text);
+    let s = got.items;
+    assert_eq!(s.processes.len(), 8);
+    let conns: Vec<_> = s.ssh.iter().map(|c| (c.pid, c.child_pid, c.peer)).collect();
+    assert_eq!(
+        conns,
+        [(10086, Some(10097), Some("10.0.0.5:40574".parse().unwrap()))]
+    );
+}

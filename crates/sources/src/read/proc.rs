@@ -327,6 +327,15 @@ impl NetTables {
         inodes.iter().filter_map(|i| find(&self.by_ns, i)).collect()
     }
 
+    /// Reads the TCP table visible to `pid` again, from its files: for a socket newer than
+    /// the table (sock_diag's dump starts with the scan, a connection may be accepted after).
+    pub fn reload_for(&mut self, root: &Root, pid: u32, warnings: &mut Vec<Warning>) {
+        if let Ok(ns) = root.read_link(format!("proc/{pid}/ns/net")) {
+            self.by_ns.remove(ns.to_string_lossy().as_ref());
+        }
+        self.for_pid(root, pid, warnings);
+    }
+
     /// The TCP table visible to `pid`.
     pub fn for_pid(
         &mut self,
