@@ -54,6 +54,7 @@ import classes  # noqa: E402
 import events  # noqa: E402
 import identity  # noqa: E402
 import latency  # noqa: E402
+import local  # noqa: E402
 import procfs  # noqa: E402
 import services  # noqa: E402
 from services import SetupError, note, wait_for  # noqa: E402
@@ -435,6 +436,9 @@ class Live:
         env = dict(os.environ)
         env["LINMGMT_SMBSTATUS"] = self.smbd.smbstatus_wrapper
         env["LINMGMT_SSHD_LOG"] = self.sshd.log_path
+        # The CLI scans directly here: whichever `serve` of this run is up must not answer
+        # for it (local.py tests the socket on purpose).
+        env["LINMGMT_SOCKET"] = "/nonexistent/linmgmt-live.sock"
         env.pop("NO_COLOR", None)
         return env
 
@@ -910,6 +914,7 @@ def main():
         lm = Linmgmt(args.linmgmt, live.linmgmt_env(), args.verbose)
         live.check_sessions(rep, lm)
         live.check_associations(rep, lm)
+        local.run(live, rep, lm, sys.modules[__name__])
         classes.check_groups(rep, lm)
         classes.check_process_counters(rep, lm)
         classes.check_script_queries(rep, lm)

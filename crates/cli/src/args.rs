@@ -98,6 +98,11 @@ pub struct Cli {
     #[arg(long, global = true, hide = true, value_name = "FILE")]
     pub instances: Vec<PathBuf>,
 
+    /// Scan the host now instead of asking the running server (whose live model answers
+    /// `linmgmt`, `query` and `get` as root when its local socket is there).
+    #[arg(long, global = true)]
+    pub direct: bool,
+
     /// The command; without one, an overview of the current sessions.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -230,6 +235,15 @@ pub struct ServeArgs {
     /// the kernel's process events.
     #[arg(long)]
     pub no_live_model: bool,
+
+    /// The local socket where root's `linmgmt`, `query` and `get` on this host are answered
+    /// from the live model (only when serving the host).
+    #[arg(long, value_name = "PATH", default_value = crate::local::DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+
+    /// No local socket.
+    #[arg(long)]
+    pub no_socket: bool,
 
     /// The most connections open at once.
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = at_least_one)]

@@ -8,6 +8,7 @@ mod args;
 mod config;
 mod event_log;
 mod generate;
+mod local;
 mod overview;
 mod schema_view;
 mod serve;
@@ -45,21 +46,25 @@ fn main() -> ExitCode {
     };
     match run(&cli) {
         Ok(code) => code,
-        Err(e) => {
-            // A closed pipe (`linmgmt query ... | head`) is not an error.
-            if e.downcast_ref::<io::Error>()
-                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-            {
-                return ExitCode::SUCCESS;
-            }
-            if let Some(wmi) = e.downcast_ref::<Failure>() {
-                report_failure(wmi);
-                return ExitCode::from(1);
-            }
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(e) => ExitCode::from(exit_code(&e, &mut io::stderr())),
     }
+}
+
+/// The exit status of a failed command, after saying why on `err`: 1 for a WMI error (with
+/// a caret under the part of the query it is about), 2 for anything else, 0 for a closed
+/// pipe (`linmgmt query ... | head` is not an error).
+fn exit_code(e: &anyhow::Error, err: &mut dyn Write) -> u8 {
+    if e.downcast_ref::<io::Error>()
+        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    {
+        return 0;
+    }
+    if let Some(wmi) = e.downcast_ref::<Failure>() {
+        let _ = report_failure(wmi, err);
+        return 1;
+    }
+    let _ = writeln!(err, "error: {e:#}");
+    2
 }
 
 /// A WMI error together with the text it points into.
@@ -84,25 +89,30 @@ fn fail(error: EngineError, source: &str) -> anyhow::Error {
     })
 }
 
-fn report_failure(f: &Failure) {
-    eprintln!("error: {}", f.error);
+fn report_failure(f: &Failure, err: &mut dyn Write) -> io::Result<()> {
+    writeln!(err, "error: {}", f.error)?;
     if let (Some(source), Some(span)) = (&f.source, f.error.span) {
         // Multi-line input gets its line number; one-line input just the caret.
         if source.contains('\n') {
             let (line, col) = line_col(source, span.start);
-            eprintln!("  at line {line}, column {col}:");
+            writeln!(err, "  at line {line}, column {col}:")?;
         }
         let caret = linmgmt_wql::caret(source, span);
-        eprintln!("{}", caret.trim_end_matches('\n'));
+        writeln!(err, "{}", caret.trim_end_matches('\n'))?;
     }
+    Ok(())
 }
 
 /// One line per distinct warning (several classes may report the same scan problem).
 fn print_warnings(warnings: &[Warning]) {
+    write_warnings(warnings, &mut io::stderr());
+}
+
+fn write_warnings(warnings: &[Warning], err: &mut dyn Write) {
     let mut seen = std::collections::HashSet::new();
     for w in warnings {
         if seen.insert(&w.message) {
-            eprintln!("warning: {w}");
+            let _ = writeln!(err, "warning: {w}");
         }
     }
 }
@@ -260,7 +270,7 @@ fn reconcile_every(live: std::sync::Weak<LiveProcesses>, interval: Duration) {
                     live.reconcile()
                 }));
                 match round {
-                    Ok(r) if r.corrections.is_empty() => tracing::debug!(
+                    Ok(r) if r.corrections.is_empty() => tracing::info!(
                         "reconciled the process table: {} processes, 0 corrections, {:.1} ms",
                         r.compared,
                         started.elapsed().as_secs_f64() * 1000.0
@@ -375,6 +385,7 @@ fn with_associators(
     engine: &Engine,
     ns: &str,
     set: &ResultSet,
+    err: &mut dyn Write,
 ) -> anyhow::Result<Vec<serde_json::Value>> {
     let ctx = engine.context();
     let mut items = Vec::new();
@@ -389,7 +400,7 @@ fn with_associators(
         if let Some(path) = inst.path() {
             let query = linmgmt_wql::AssocQuery::new(path);
             let answer = engine.associators(ns, &query).map_err(|e| fail(e, ""))?;
-            print_warnings(&answer.warnings);
+            write_warnings(&answer.warnings, err);
             if let linmgmt_engine::AssocOutput::Instances(found) = answer.value {
                 for f in found {
                     let entry = linked
@@ -411,70 +422,64 @@ fn with_associators(
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    match &cli.command {
+    let ask = match &cli.command {
         Some(Command::Serve(args)) => return serve::serve(cli, args),
         Some(Command::User { command }) => return serve::user(command),
         Some(Command::Watch { wql, count }) => return watch::watch(cli, wql, *count),
-        _ => {}
-    }
+        Some(Command::Classes { .. } | Command::Class { .. }) => None,
+        None => Some(Ask::Overview),
+        Some(Command::Query { wql, associators }) => Some(Ask::Query {
+            wql: wql.clone(),
+            associators: *associators,
+        }),
+        Some(Command::Get { path }) => Some(Ask::Get { path: path.clone() }),
+    };
     let root = cli.root.as_deref().unwrap_or(Path::new("/"));
     let tz = time_zone(root);
+    let options = AskOptions {
+        namespace: cli.namespace.clone(),
+        format: match &cli.command {
+            Some(Command::Get { .. }) => Some(cli.format.unwrap_or(Format::List)),
+            Some(Command::Query { .. }) => Some(format_for(cli)),
+            _ => cli.format,
+        },
+        color: use_color(),
+        width: terminal_width(),
+    };
+    // The running server's live model answers on this host, unless told otherwise.
+    if let Some(ask) = &ask
+        && local::may_ask(cli)
+        && let Some(code) = local::ask(ask, &options, cli)
+    {
+        return Ok(code);
+    }
     // `--instances` replaces the host with in-memory data (engine tests).
     let host = cli
         .instances
         .is_empty()
         .then(|| Arc::new(HostSettings::from_cli(cli, root).provider(&tz)));
     let engine = build_engine(cli, host.clone(), &tz)?;
-    let opts = RenderOptions {
-        color: use_color(),
-        width: terminal_width(),
-        context: engine.context().clone(),
-    };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
+    if let Some(ask) = &ask {
+        answer(
+            ask,
+            &options,
+            &engine,
+            host.as_deref(),
+            &mut out,
+            &mut io::stderr(),
+        )?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opts = RenderOptions {
+        color: options.color,
+        width: options.width,
+        context: engine.context().clone(),
+    };
     let ns = cli.namespace.as_str();
     match &cli.command {
-        None => {
-            let host = host.context("the overview needs the host, not --instances")?;
-            let snapshot = host.snapshot(linmgmt_providers::Depth::Everything);
-            print_warnings(&linmgmt_providers::summarize(&snapshot.warnings));
-            overview::write(&snapshot.items, &tz, opts.color, &mut out)?;
-        }
-        Some(Command::Query { wql, associators }) => {
-            let format = format_for(cli);
-            if *associators && format != Format::Json {
-                anyhow::bail!("--associators needs --format json");
-            }
-            let answer = engine.query(ns, wql).map_err(|e| fail(e, wql))?;
-            print_warnings(&answer.warnings);
-            match answer.value {
-                QueryOutput::Instances(set) if *associators => {
-                    let items = with_associators(&engine, ns, &set)?;
-                    serde_json::to_writer_pretty(&mut out, &items)?;
-                    writeln!(out)?;
-                }
-                QueryOutput::Instances(set) => render(format, &set, &opts, &mut out)?,
-                QueryOutput::Classes(classes) => {
-                    render_classes(format_for(cli), &classes, &opts, &mut out)?
-                }
-            }
-        }
-        Some(Command::Get { path }) => {
-            let answer = engine.get(ns, path).map_err(|e| fail(e, path))?;
-            print_warnings(&answer.warnings);
-            let inst = answer.value;
-            let set = ResultSet {
-                columns: inst
-                    .class()
-                    .properties
-                    .iter()
-                    .map(|p| p.name.clone())
-                    .collect(),
-                all_properties: true,
-                instances: vec![inst],
-            };
-            render(cli.format.unwrap_or(Format::List), &set, &opts, &mut out)?;
-        }
         Some(Command::Classes { tree }) => {
             let ns = engine.namespace(ns).map_err(|e| fail(e, ns))?;
             if *tree {
@@ -500,10 +505,89 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 (false, None) => schema_view::write_class(class, &mut out)?,
             }
         }
-        Some(Command::Serve(_) | Command::User { .. } | Command::Watch { .. }) => {
-            unreachable!("dispatched above")
-        }
+        _ => unreachable!("answered above"),
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the overview, `query` and `get` ask: answered here over a fresh scan, or by the
+/// running server over its live model (`local`), the same way.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Ask {
+    /// `linmgmt` alone: the overview of the current sessions.
+    Overview,
+    /// `linmgmt query`.
+    Query { wql: String, associators: bool },
+    /// `linmgmt get`.
+    Get { path: String },
+}
+
+/// How the answer is written; decided by the client (its terminal), not by who answers.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AskOptions {
+    pub(crate) namespace: String,
+    /// The format (already the default for the command, when it has one).
+    pub(crate) format: Option<Format>,
+    pub(crate) color: bool,
+    pub(crate) width: Option<u16>,
+}
+
+/// Writes the answer to `ask` on `out`, warnings on `err`.
+pub(crate) fn answer(
+    ask: &Ask,
+    options: &AskOptions,
+    engine: &Engine,
+    host: Option<&HostProvider>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let opts = RenderOptions {
+        color: options.color,
+        width: options.width,
+        context: engine.context().clone(),
+    };
+    let ns = options.namespace.as_str();
+    match ask {
+        Ask::Overview => {
+            let host = host.context("the overview needs the host, not --instances")?;
+            let snapshot = host.snapshot(linmgmt_providers::Depth::Everything);
+            write_warnings(&linmgmt_providers::summarize(&snapshot.warnings), err);
+            overview::write(&snapshot.items, host.time_zone(), opts.color, out)?;
+        }
+        Ask::Query { wql, associators } => {
+            let format = options.format.unwrap_or(Format::List);
+            if *associators && format != Format::Json {
+                anyhow::bail!("--associators needs --format json");
+            }
+            let answer = engine.query(ns, wql).map_err(|e| fail(e, wql))?;
+            write_warnings(&answer.warnings, err);
+            match answer.value {
+                QueryOutput::Instances(set) if *associators => {
+                    let items = with_associators(engine, ns, &set, err)?;
+                    serde_json::to_writer_pretty(&mut *out, &items)?;
+                    writeln!(out)?;
+                }
+                QueryOutput::Instances(set) => render(format, &set, &opts, out)?,
+                QueryOutput::Classes(classes) => render_classes(format, &classes, &opts, out)?,
+            }
+        }
+        Ask::Get { path } => {
+            let answer = engine.get(ns, path).map_err(|e| fail(e, path))?;
+            write_warnings(&answer.warnings, err);
+            let inst = answer.value;
+            let set = ResultSet {
+                columns: inst
+                    .class()
+                    .properties
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect(),
+                all_properties: true,
+                instances: vec![inst],
+            };
+            render(options.format.unwrap_or(Format::List), &set, &opts, out)?;
+        }
+    }
+    Ok(())
 }

@@ -177,6 +177,12 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let root = cli.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let tz = crate::time_zone(&root);
     let parts = engine_parts(cli, args, &root, &tz)?;
+    if root == Path::new("/") && cli.instances.is_empty() && !args.no_socket {
+        config.local = Some(linmgmt_server::Local {
+            path: args.socket.clone(),
+            service: Arc::new(crate::local::Service::new(cli)),
+        });
+    }
     let event_log = crate::event_log::start(args, &root, &parts)?;
     let max_age = Duration::from_secs_f64(args.max_age);
     let auth = Arc::new(Authenticator::new(users, Duration::from_secs(300)));

@@ -20,6 +20,7 @@ mod events;
 mod http;
 mod interop;
 pub mod limits;
+pub mod local;
 mod metrics;
 mod ops;
 mod pull;
@@ -41,6 +42,7 @@ pub mod decode {
 }
 pub use interop::interop_provider;
 pub use limits::ThrottleLimits;
+pub use local::{Local, LocalService, Peer};
 pub use metrics::MetricsOptions;
 pub use pull::PullLimits;
 pub use snapshot::{EngineParts, HostFactory, Snapshots};
@@ -156,6 +158,8 @@ pub struct Config {
     pub realm: String,
     /// Prometheus metrics.
     pub metrics: MetricsOptions,
+    /// The local socket for `linmgmt query` on this host, if any.
+    pub local: Option<Local>,
 }
 
 impl Default for Config {
@@ -170,6 +174,7 @@ impl Default for Config {
             throttle: ThrottleLimits::default(),
             realm: "linmgmt".to_owned(),
             metrics: MetricsOptions::default(),
+            local: None,
         }
     }
 }
@@ -219,6 +224,7 @@ pub(crate) struct State {
 pub struct Server {
     state: Arc<State>,
     listeners: Vec<(TcpListener, Option<TlsAcceptor>, Protocol)>,
+    local: Option<(tokio::net::UnixListener, Local)>,
 }
 
 impl Server {
@@ -243,6 +249,21 @@ impl Server {
                 .map_err(|e| ServeError::Bind(l.addr, e))?;
             listeners.push((listener, l.tls.clone().map(TlsAcceptor::from), l.protocol));
         }
+        // The local socket is a shortcut for local clients, who scan themselves without
+        // it: a server that cannot have it (not root, another server on it) runs anyway.
+        let local = match &config.local {
+            Some(l) => match local::bind(&l.path).await {
+                Ok(listener) => {
+                    tracing::info!("local queries on {}", l.path.display());
+                    Some((listener, l.clone()))
+                }
+                Err(e) => {
+                    tracing::warn!("no local socket at {}: {e}", l.path.display());
+                    None
+                }
+            },
+            None => None,
+        };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = Arc::new(State {
             enumerations: Enumerations::new(config.pull),
@@ -262,7 +283,11 @@ impl Server {
             snapshots,
         });
         state.snapshots.observe_scans(state.metrics.scans.clone());
-        Ok(Server { state, listeners })
+        Ok(Server {
+            state,
+            listeners,
+            local,
+        })
     }
 
     /// The bound addresses (with the real ports when port 0 was asked for), whether each
@@ -287,6 +312,15 @@ impl Server {
             .any(|(_, _, p)| *p == Protocol::Metrics)
         {
             metrics::count_events(&self.state);
+        }
+        if let Some((listener, local)) = self.local {
+            tasks.push(tokio::spawn(local::accept_loop(
+                listener,
+                local,
+                self.state.clone(),
+                slots.clone(),
+                stop_rx.clone(),
+            )));
         }
         for (listener, tls, protocol) in self.listeners {
             tasks.push(tokio::spawn(accept_loop(

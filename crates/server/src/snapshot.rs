@@ -87,6 +87,11 @@ impl Generation {
         }
     }
 
+    /// The host this generation scanned (`None` when serving test data only).
+    pub fn host(&self) -> Option<&Arc<HostProvider>> {
+        self.host.as_ref()
+    }
+
     /// How old the snapshot is.
     pub fn age(&self) -> Duration {
         self.taken.elapsed()
