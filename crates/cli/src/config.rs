@@ -42,6 +42,10 @@ pub fn parse() -> anyhow::Result<Cli> {
 /// command is not `serve`, or there is no file to read); `default` is the file read when
 /// neither `--config` nor `LINMGMT_CONFIG` names one.
 pub fn expand_with(argv: Vec<OsString>, default: &Path) -> anyhow::Result<Vec<OsString>> {
+    // Only `serve` reads the file; the other commands skip building the parser twice.
+    if !argv.iter().skip(1).any(|a| a == SUBCOMMAND) {
+        return Ok(argv);
+    }
     let cli = Cli::command();
     // A first, forgiving parse: only to learn the command, the file and which options the
     // command line sets. The real parse (with every check) comes after.

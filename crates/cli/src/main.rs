@@ -434,8 +434,6 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }),
         Some(Command::Get { path }) => Some(Ask::Get { path: path.clone() }),
     };
-    let root = cli.root.as_deref().unwrap_or(Path::new("/"));
-    let tz = time_zone(root);
     let options = AskOptions {
         namespace: cli.namespace.clone(),
         format: match &cli.command {
@@ -453,6 +451,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     {
         return Ok(code);
     }
+    let root = cli.root.as_deref().unwrap_or(Path::new("/"));
+    let tz = time_zone(root);
     // `--instances` replaces the host with in-memory data (engine tests).
     let host = cli
         .instances

@@ -27,7 +27,7 @@
 //! it does keep and counts every difference as a correction: a correction is a bug in the
 //! rules above, and the tests expect none under churn.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -115,10 +115,15 @@ impl ProcessChanges {
     }
 }
 
-/// The processes of a host by pid, without zombies, with the details sessions need.
+/// The processes of a host by pid, without zombies, with the details sessions need and
+/// the fds of sshd's processes (whose sockets are joined to TCP rows: the same socket for
+/// the connection's whole life). Two indexes keep an update proportional to its pids: the
+/// children of each process (for the orphans of an exit) and the unsettled processes.
 #[derive(Debug, Clone, Default)]
 pub struct ProcessTable {
     processes: BTreeMap<u32, Process>,
+    children: HashMap<u32, BTreeSet<u32>>,
+    unsettled: BTreeSet<u32>,
     boot_time: Option<Timestamp>,
 }
 
@@ -126,26 +131,30 @@ impl ProcessTable {
     /// Reads every process under `root`, as [`crate::scan`] does.
     pub fn read(root: &Root, warnings: &mut Vec<Warning>) -> ProcessTable {
         let boot_time = read_boot_time(root).into_items(warnings);
-        let processes = read_processes(root, boot_time, false, warnings)
-            .into_iter()
-            .filter(|p| !p.is_exiting())
-            .map(|p| (p.pid(), p))
+        let mut table =
+            ProcessTable::from_processes(read_processes(root, boot_time, false, warnings));
+        table.boot_time = boot_time;
+        let sshd: Vec<u32> = (table.processes.values())
+            .filter(|p| p.stat.comm.starts_with("sshd"))
+            .map(Process::pid)
             .collect();
-        ProcessTable {
-            processes,
-            boot_time,
+        for pid in sshd {
+            table.read_fds(root, pid);
         }
+        table
     }
 
     /// A table of these processes (zombies left out), with no boot time of its own.
     pub fn from_processes(processes: Vec<Process>) -> ProcessTable {
-        ProcessTable {
-            processes: (processes.into_iter())
-                .filter(|p| !p.is_exiting())
-                .map(|p| (p.pid(), p))
-                .collect(),
-            boot_time: None,
+        let mut table = ProcessTable::default();
+        for p in processes.into_iter().filter(|p| !p.is_exiting()) {
+            table.insert(p);
         }
+        let pids: Vec<u32> = table.processes.keys().copied().collect();
+        for pid in pids {
+            table.settle(pid);
+        }
+        table
     }
 
     /// The processes, ascending by pid.
@@ -163,8 +172,68 @@ impl ProcessTable {
         self.processes.is_empty()
     }
 
-    /// Re-reads `pids`, the children of `exited` and the unsettled sshd processes; returns
-    /// how many pids were read.
+    fn insert(&mut self, p: Process) {
+        let (pid, ppid) = (p.pid(), p.ppid());
+        if let Some(old) = self.processes.insert(pid, p)
+            && old.ppid() != ppid
+        {
+            self.unlink(pid, old.ppid());
+        }
+        self.children.entry(ppid).or_default().insert(pid);
+    }
+
+    fn remove(&mut self, pid: u32) {
+        if let Some(old) = self.processes.remove(&pid) {
+            self.unlink(pid, old.ppid());
+        }
+        self.unsettled.remove(&pid);
+    }
+
+    fn unlink(&mut self, pid: u32, ppid: u32) {
+        if let Some(kids) = self.children.get_mut(&ppid) {
+            kids.remove(&pid);
+            if kids.is_empty() {
+                self.children.remove(&ppid);
+            }
+        }
+    }
+
+    /// Records whether `pid` may still change without an event: sshd's processes not yet
+    /// settled, and smbd's (which retitle themselves for each client).
+    fn settle(&mut self, pid: u32) {
+        let Some(p) = self.processes.get(&pid) else {
+            self.unsettled.remove(&pid);
+            return;
+        };
+        // A fork starts with its parent's title (the user child is born `USER [priv]`)
+        // and takes its own with no event.
+        let inherited = (self.processes.get(&p.ppid()))
+            .is_some_and(|parent| crate::joins::inherits_title(p, parent));
+        let unsettled = p.stat.comm == "smbd"
+            || (p.stat.comm.starts_with("sshd")
+                && (inherited
+                    || match crate::parse::sshd::classify_title(&p.title()) {
+                        Some(SshdRole::Monitor { .. }) => p.sessionid.is_none(),
+                        // The listener and the user child are settled; everything else is
+                        // on its way somewhere.
+                        Some(SshdRole::UserChild { .. } | SshdRole::Listener) => false,
+                        _ => true,
+                    }));
+        if unsettled {
+            self.unsettled.insert(pid);
+        } else {
+            self.unsettled.remove(&pid);
+        }
+    }
+
+    fn read_fds(&mut self, root: &Root, pid: u32) {
+        if let Some(p) = self.processes.get_mut(&pid) {
+            p.fds = crate::read::proc::read_fds(root, pid).ok();
+        }
+    }
+
+    /// Re-reads `pids`, the children of `exited` and the unsettled processes; returns how
+    /// many pids were read.
     fn update(
         &mut self,
         root: &Root,
@@ -173,25 +242,17 @@ impl ProcessTable {
         warnings: &mut Vec<Warning>,
     ) -> usize {
         pids.extend(exited);
-        if !exited.is_empty() {
-            pids.extend(
-                (self.processes.values())
-                    .filter(|p| exited.contains(&p.ppid()))
-                    .map(Process::pid),
-            );
+        for pid in exited {
+            pids.extend(self.children.get(pid).into_iter().flatten());
         }
-        pids.extend(self.unsettled());
+        pids.extend(self.unsettled.iter().copied());
         let mut buf = Vec::with_capacity(4096);
         for &pid in &pids {
             // A process that is gone or unreadable now is simply not there: churn, not news.
             let mut ignored = Vec::new();
             match read_process_core(root, pid, self.boot_time, &mut buf, &mut ignored) {
-                Ok(p) if !p.is_exiting() => {
-                    self.processes.insert(pid, p);
-                }
-                _ => {
-                    self.processes.remove(&pid);
-                }
+                Ok(p) if !p.is_exiting() => self.insert(p),
+                _ => self.remove(pid),
             }
         }
         // Details after every core is read: whether a process is a session root depends on
@@ -200,46 +261,29 @@ impl ProcessTable {
             let parent_session = (self.processes.get(&pid))
                 .and_then(|p| self.processes.get(&p.ppid()))
                 .and_then(|parent| parent.sessionid);
-            if let Some(p) = self.processes.get_mut(&pid)
-                && details_wanted(p, parent_session)
-            {
+            let Some(p) = self.processes.get_mut(&pid) else {
+                continue;
+            };
+            if details_wanted(p, parent_session) {
                 read_process_details(root, p, &mut buf, warnings);
                 if p.is_exiting() {
-                    self.processes.remove(&pid);
+                    self.remove(pid);
+                    continue;
                 }
             }
+            if p.stat.comm.starts_with("sshd") {
+                self.read_fds(root, pid);
+            }
+        }
+        for &pid in &pids {
+            self.settle(pid);
         }
         pids.len()
     }
 
-    /// Processes whose title or audit session may still change without an event: sshd's
-    /// not yet settled, and smbd's (which retitle themselves for each client).
-    fn unsettled(&self) -> Vec<u32> {
-        let smbd = (self.processes.values())
-            .filter(|p| p.stat.comm == "smbd")
-            .map(Process::pid);
-        let sshd = || (self.processes.values()).filter(|p| p.stat.comm.starts_with("sshd"));
-        let roles = crate::joins::sshd_roles(sshd());
-        // A fork starts with its parent's title (the user child is born `USER [priv]`)
-        // and takes its own with no event.
-        let inherited = |p: &Process| {
-            (self.processes.get(&p.ppid()))
-                .is_some_and(|parent| crate::joins::inherits_title(p, parent))
-        };
-        sshd()
-            .filter(|p| {
-                inherited(p)
-                    || match roles.get(&p.pid()) {
-                        Some((SshdRole::Monitor { .. }, _)) => p.sessionid.is_none(),
-                        Some((SshdRole::UserChild { .. }, _)) => false,
-                        // The listener is settled; everything else is on its way somewhere.
-                        Some((SshdRole::Listener, _)) => false,
-                        _ => true,
-                    }
-            })
-            .map(Process::pid)
-            .chain(smbd)
-            .collect()
+    /// The unsettled processes, ascending.
+    fn unsettled(&self) -> impl Iterator<Item = u32> + '_ {
+        self.unsettled.iter().copied()
     }
 }
 
@@ -359,19 +403,27 @@ impl LiveProcesses {
         table.processes()
     }
 
+    /// Applies the pending changes without copying the table; returns how many pids were
+    /// read (for benchmarks and tests of the cost).
+    pub fn apply_pending(&self, warnings: &mut Vec<Warning>) -> usize {
+        let mut table = self.lock();
+        self.apply(&mut table, warnings)
+    }
+
     /// Whether the kernel reported nothing since the processes were last taken.
     pub fn unchanged(&self) -> bool {
         self.changes.is_empty()
     }
 
-    /// Brings the table up to date; a lost event means a full read.
-    fn apply(&self, table: &mut ProcessTable, warnings: &mut Vec<Warning>) {
+    /// Brings the table up to date (a lost event means a full read); returns how many
+    /// pids were read.
+    fn apply(&self, table: &mut ProcessTable, warnings: &mut Vec<Warning>) -> usize {
         let pending = self.changes.take();
         if pending.overrun {
             *table = ProcessTable::read(&self.root, warnings);
-            return;
+            return table.len();
         }
-        table.update(&self.root, pending.pids, &pending.exited, warnings);
+        table.update(&self.root, pending.pids, &pending.exited, warnings)
     }
 
     /// Reads `/proc` in full, compares it with the table and keeps the full read: every
