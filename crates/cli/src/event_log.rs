@@ -18,7 +18,7 @@
 //! opened for appending, so a rotation by copying and truncating it (`copytruncate`) needs
 //! no signal.
 
-use crate::args::{Cli, ServeArgs};
+use crate::args::ServeArgs;
 use anyhow::{Context as _, bail};
 use jiff::Timestamp;
 use linmgmt_cim::{ClassDef, Instance};
@@ -31,7 +31,6 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -149,47 +148,42 @@ fn check_query(subscription: &Subscription, wql: &str) -> anyhow::Result<()> {
 /// `linmgmt watch … --format ocsf|ecs`: each creation and deletion of a logon or server
 /// session as one line (modifications are not logons or logoffs, and are left out). The
 /// sessions open when watch starts are its baseline, as for every format: no lines.
-pub(crate) fn watch(
-    cli: &Cli,
-    root: &Path,
-    tz: &jiff::tz::TimeZone,
-    wql: &str,
-    subscription: Subscription,
+pub(crate) struct LogLines {
     format: linmgmt_seclog::Format,
-    count: Option<u64>,
-) -> anyhow::Result<ExitCode> {
-    check_query(&subscription, wql)?;
-    let ctx = context(&crate::host_name(root));
-    let mut accounts = Accounts::new(root);
-    let hub = crate::HostSettings::from_cli(cli, root)
-        .with_live_model(crate::WATCH_RECONCILE)
-        .hub(tz);
-    let mut stream = hub
-        .subscribe(subscription, None)
-        .map_err(|e| crate::fail(e, wql))?;
-    crate::print_warnings(stream.warnings());
-    eprintln!("watching: {}", stream.description());
-    let stdout = io::stdout();
-    let mut written = 0u64;
-    while count.is_none_or(|n| written < n) {
-        let Some(event) = stream.blocking_recv() else {
-            bail!("the watcher stopped");
-        };
-        match linmgmt_seclog::classify(&event) {
+    ctx: Context,
+    accounts: Accounts,
+}
+
+impl LogLines {
+    /// Lines for the events of `subscription` (refused unless the format can show them).
+    pub(crate) fn new(
+        subscription: &Subscription,
+        wql: &str,
+        format: linmgmt_seclog::Format,
+        root: &Path,
+    ) -> anyhow::Result<LogLines> {
+        check_query(subscription, wql)?;
+        Ok(LogLines {
+            format,
+            ctx: context(&crate::host_name(root)),
+            accounts: Accounts::new(root),
+        })
+    }
+
+    /// The line of one event, if it is a logon or a logoff.
+    pub(crate) fn line(&mut self, event: &Instance) -> crate::watch::Line {
+        use crate::watch::Line;
+        match linmgmt_seclog::classify(event) {
             Classified::Session(mut e) => {
-                accounts.fill(&mut e.session);
-                let mut out = stdout.lock();
-                out.write_all(linmgmt_seclog::to_line(format, &e, &ctx).as_bytes())?;
-                out.flush()?;
-                written += 1;
+                self.accounts.fill(&mut e.session);
+                Line::Out(linmgmt_seclog::to_line(self.format, &e, &self.ctx))
             }
-            Classified::Ignored | Classified::Unmapped(_) => {}
-            Classified::Overflow(n) => {
-                eprintln!("warning: {n} events were lost: the consumer did not keep up");
-            }
+            Classified::Ignored | Classified::Unmapped(_) => Line::Nothing,
+            Classified::Overflow(n) => Line::Err(format!(
+                "warning: {n} events were lost: the consumer did not keep up\n"
+            )),
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 // --- serve --event-log ----------------------------------------------------------------

@@ -157,15 +157,128 @@ pub(crate) fn ask(ask: &Ask, options: &AskOptions, cli: &Cli) -> Option<ExitCode
 /// The server's end: answers requests made with the same scan settings as its own.
 pub(crate) struct Service {
     /// The scan settings of the server, as a client would send them.
-    pub(crate) scan: Value,
+    scan: Value,
+    /// The server's events hub, for `watch`.
+    hub: Option<linmgmt_events::Hub>,
+    /// The server's time zone.
+    tz: jiff::tz::TimeZone,
 }
 
 impl Service {
-    pub(crate) fn new(cli: &Cli) -> Service {
+    pub(crate) fn new(
+        cli: &Cli,
+        hub: Option<linmgmt_events::Hub>,
+        tz: jiff::tz::TimeZone,
+    ) -> Service {
         Service {
             scan: scan_settings(cli),
+            hub,
+            tz,
         }
     }
+}
+
+/// How long a stream stays silent at most: an empty line then tells a client that the
+/// server is there, and the server that the client still is.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The request for `watch`.
+fn watch_request(wql: &str, count: Option<u64>, options: &AskOptions, cli: &Cli) -> Value {
+    let mut v = request(&Ask::Overview, options, cli);
+    v["command"] = json!({"watch": {"wql": wql, "count": count}});
+    v
+}
+
+/// Reads a `watch` request back.
+fn parse_watch(bytes: &[u8]) -> Option<(String, Option<u64>, AskOptions, Value)> {
+    let v: Value = serde_json::from_slice(bytes).ok()?;
+    let args = v.get("command")?.get("watch")?;
+    let wql = args.get("wql")?.as_str()?.to_owned();
+    let count = match args.get("count")? {
+        Value::Null => None,
+        n => Some(n.as_u64()?),
+    };
+    let mut overview = v.clone();
+    overview["command"] = json!({"overview": {}});
+    let (_, options, scan) = parse_request(overview.to_string().as_bytes())?;
+    Some((wql, count, options, scan))
+}
+
+/// Follows `wql` on the server; `Some(exit status)` once the stream ended, `None` when the
+/// caller should watch itself (nothing was written then).
+pub(crate) fn watch(
+    wql: &str,
+    count: Option<u64>,
+    options: &AskOptions,
+    cli: &Cli,
+) -> Option<ExitCode> {
+    use std::io::BufRead;
+    let mut stream = UnixStream::connect(socket_path()).ok()?;
+    stream.set_write_timeout(Some(ANSWER_TIMEOUT)).ok()?;
+    // Keep-alives come every 15 s; four missed mean the server is gone.
+    stream.set_read_timeout(Some(KEEP_ALIVE * 4)).ok()?;
+    let body = serde_json::to_vec(&watch_request(wql, count, options, cli)).ok()?;
+    stream.write_all(&body).ok()?;
+    stream.shutdown(std::net::Shutdown::Write).ok()?;
+    let mut lines = std::io::BufReader::new(stream.take(MAX_ANSWER)).lines();
+    let mut started = false;
+    loop {
+        let Some(Ok(line)) = lines.next() else {
+            if !started {
+                return None;
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: the server stopped following events"
+            );
+            return Some(ExitCode::from(2));
+        };
+        if line.is_empty() {
+            continue;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
+            if !started {
+                return None;
+            }
+            continue;
+        };
+        if !started && v.get("direct").and_then(Value::as_bool) == Some(true) {
+            return None;
+        }
+        started = true;
+        if let Some(text) = v.get("stderr").and_then(Value::as_str) {
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
+        if let Some(text) = v.get("stdout").and_then(Value::as_str) {
+            let mut out = std::io::stdout().lock();
+            if out
+                .write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                // A closed pipe (`watch | head`) is not an error.
+                return Some(ExitCode::SUCCESS);
+            }
+        }
+        if let Some(code) = v.get("code").and_then(Value::as_u64) {
+            return Some(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+        }
+    }
+}
+
+/// One line of a stream.
+fn send(out: &mut UnixStream, v: &Value) -> std::io::Result<()> {
+    let mut line = v.to_string();
+    line.push('\n');
+    out.write_all(line.as_bytes())
+}
+
+/// The end of a stream that failed with `e`.
+fn send_failure(out: &mut UnixStream, e: &anyhow::Error) {
+    let mut err = Vec::new();
+    let code = crate::exit_code(e, &mut err);
+    let _ = send(out, &json!({"stderr": String::from_utf8_lossy(&err)}));
+    let _ = send(out, &json!({"code": code}));
 }
 
 fn direct() -> Vec<u8> {
@@ -211,6 +324,82 @@ impl LocalService for Service {
     fn failed(&self, why: &str) -> Vec<u8> {
         tracing::debug!("local socket: {why}; the client scans itself");
         direct()
+    }
+
+    fn streams(&self, request: &[u8]) -> bool {
+        parse_watch(request).is_some()
+    }
+
+    fn stream(
+        &self,
+        _peer: &Peer,
+        request: &[u8],
+        engine: &Engine,
+        mut out: UnixStream,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let _ = out.set_write_timeout(Some(ANSWER_TIMEOUT));
+        let (Some((wql, count, options, scan)), Some(hub)) = (parse_watch(request), &self.hub)
+        else {
+            let _ = out.write_all(&direct());
+            return;
+        };
+        if scan != self.scan {
+            let _ = out.write_all(&direct());
+            return;
+        }
+        let prepared = crate::watch::prepare(engine, &options, &wql, &self.tz, Path::new("/"));
+        let (subscription, mut lines) = match prepared {
+            Ok(p) => p,
+            Err(e) => return send_failure(&mut out, &e),
+        };
+        let mut events = match hub.subscribe(subscription, None) {
+            Ok(s) => s,
+            Err(e) => return send_failure(&mut out, &crate::fail(e, &wql)),
+        };
+        let mut head = Vec::new();
+        crate::write_warnings(events.warnings(), &mut head);
+        let _ = writeln!(head, "watching: {}", events.description());
+        if send(&mut out, &json!({"stderr": String::from_utf8_lossy(&head)})).is_err() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        else {
+            return send_failure(&mut out, &anyhow::anyhow!("no runtime for the stream"));
+        };
+        runtime.block_on(async {
+            let mut seen = 0u64;
+            while count.is_none_or(|n| seen < n) {
+                let event = tokio::select! {
+                    e = events.recv() => e,
+                    () = tokio::time::sleep(KEEP_ALIVE) => {
+                        if out.write_all(b"\n").is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    _ = stop.changed() => return,
+                };
+                let Some(event) = event else {
+                    return send_failure(&mut out, &anyhow::anyhow!("the watcher stopped"));
+                };
+                let sent = match lines.line(&event) {
+                    Ok(crate::watch::Line::Out(text)) => {
+                        seen += 1;
+                        send(&mut out, &json!({"stdout": text}))
+                    }
+                    Ok(crate::watch::Line::Err(text)) => send(&mut out, &json!({"stderr": text})),
+                    Ok(crate::watch::Line::Nothing) => Ok(()),
+                    Err(e) => return send_failure(&mut out, &e),
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+            let _ = send(&mut out, &json!({"code": 0}));
+        });
     }
 }
 

@@ -180,7 +180,11 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     if root == Path::new("/") && cli.instances.is_empty() && !args.no_socket {
         config.local = Some(linmgmt_server::Local {
             path: args.socket.clone(),
-            service: Arc::new(crate::local::Service::new(cli)),
+            service: Arc::new(crate::local::Service::new(
+                cli,
+                parts.hub.clone(),
+                tz.clone(),
+            )),
         });
     }
     let event_log = crate::event_log::start(args, &root, &parts)?;

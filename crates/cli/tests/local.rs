@@ -3,7 +3,8 @@
 //! a plain user sent back to a direct scan; junk on the socket; the reconciliation of the
 //! live process table under process churn; SIGTERM removing the socket.
 //!
-//! Root only (the live model and the socket serve root); skipped otherwise, which fails
+//! `watch` through the socket and in its own process see the same events; errors are relayed
+//! alike. Root only (the live model and the socket serve root); skipped otherwise, which fails
 //! under `CI=true`. The sessions compared are the host's own (the live harness compares
 //! real ssh and Samba sessions the same way).
 
@@ -216,6 +217,68 @@ fn socket_answers_equal_direct_scans() {
             Some(1)
         ]
     );
+
+    // `watch` through the socket and in this process see the same events.
+    // The pattern does not match the watchers' own command lines, which hold it.
+    let marker = format!("linmgmt-local-{}", std::process::id());
+    let wql = format!(
+        "SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA \
+         'Win32_Process' AND TargetInstance.CommandLine LIKE '%linmgmt[-]local-{}%'",
+        std::process::id()
+    );
+    let watcher = |direct: bool| {
+        let mut c = host_linmgmt();
+        c.env("LINMGMT_SOCKET", &socket)
+            .args(["watch", &wql, "--count", "2", "--format", "json"]);
+        if direct {
+            c.arg("--direct");
+        }
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        err.read_line(&mut first).unwrap();
+        assert!(first.starts_with("watching: "), "{first}");
+        child
+    };
+    let followers = serve.count(|l| l.contains("local: uid 0 follows events"));
+    let (via_socket, direct) = (watcher(false), watcher(true));
+    assert!(serve.wait_for(|l| l.contains("local: uid 0 follows events"), followers + 1));
+    for _ in 0..2 {
+        let ok = Command::new("sh")
+            .args(["-c", "sleep 0.3", &marker])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    let handles = |child: Child| {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let mut handles: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["TargetInstance"]["Handle"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        handles.sort();
+        handles
+    };
+    let (a, b) = (handles(via_socket), handles(direct));
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(a, b);
+    let bad = [
+        "watch",
+        "SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_Nope'",
+    ];
+    let via_socket = text(&run(&socket, &bad, None));
+    let mut direct_args = bad.to_vec();
+    direct_args.push("--direct");
+    assert_eq!(via_socket, text(&run(&socket, &direct_args, None)));
+    assert_eq!(via_socket.2, Some(1));
 
     // A plain user is sent back to a direct scan: the same answer as their own scan.
     let nobody = 65534;

@@ -43,6 +43,23 @@ pub trait LocalService: Send + Sync + 'static {
     ) -> Vec<u8>;
     /// The answer when the server could not do the work (too large, busy, too slow).
     fn failed(&self, why: &str) -> Vec<u8>;
+    /// Whether `request` asks for a stream of answers (`watch`): then
+    /// [`LocalService::stream`] runs instead of [`LocalService::answer`].
+    fn streams(&self, _request: &[u8]) -> bool {
+        false
+    }
+    /// Writes a stream of answers to `out` until it ends, the client goes away or `stop`
+    /// turns true (the server shuts down); on a blocking thread held for the stream's life,
+    /// within the server's event-stream limits.
+    fn stream(
+        &self,
+        _peer: &Peer,
+        _request: &[u8],
+        _engine: &Engine,
+        _out: std::os::unix::net::UnixStream,
+        _stop: watch::Receiver<bool>,
+    ) {
+    }
 }
 
 /// Who is at the other end, as the kernel says.
@@ -162,6 +179,10 @@ async fn serve(
         service.not_served(&peer)
     } else {
         match read_request(&mut stream, limits.body_timeout).await {
+            Ok(request) if service.streams(&request) => {
+                follow(stream, peer, request, &state, service).await;
+                return;
+            }
             Ok(request) => match work(&state, peer, request, service.clone()).await {
                 Ok(answer) => {
                     tracing::info!(
@@ -235,4 +256,52 @@ async fn work(
         Ok(Err(_)) => Err("internal error"),
         Err(_) => Err("the request ran out of time"),
     }
+}
+
+/// A stream (`watch`): within the event-stream limits (all, and per uid), on a blocking
+/// thread of its own.
+async fn follow(
+    mut socket: UnixStream,
+    peer: Peer,
+    request: Vec<u8>,
+    state: &Arc<State>,
+    service: Arc<dyn LocalService>,
+) {
+    let key = format!("uid:{}", peer.uid);
+    let permits = state
+        .streams_per_user
+        .try_acquire(&key)
+        .zip(state.event_slots.clone().try_acquire_owned().ok());
+    let limits = state.config.http;
+    let deadline = Instant::now() + limits.request_timeout;
+    let generation = match permits {
+        Some(_) => tokio::time::timeout_at(deadline, state.snapshots.fresh(false))
+            .await
+            .ok(),
+        None => None,
+    };
+    let Some((permits, generation)) = permits.zip(generation) else {
+        tracing::info!("local: uid {}: no event stream free", peer.uid);
+        let answer = service.failed("no event stream free");
+        let _ = tokio::time::timeout(limits.body_timeout, socket.write_all(&answer)).await;
+        return;
+    };
+    let identity = crate::Identity {
+        name: "root".into(),
+        role: crate::Role::Admin,
+    };
+    let engine = generation.engine_for(state.snapshots.parts(), &identity);
+    let Ok(out) = socket.into_std() else {
+        return;
+    };
+    if out.set_nonblocking(false).is_err() {
+        return;
+    }
+    tracing::info!("local: uid {} follows events", peer.uid);
+    let stop = state.shutdown.subscribe();
+    let _ = tokio::task::spawn_blocking(move || {
+        let _permits = permits;
+        service.stream(&peer, &request, &engine, out, stop);
+    })
+    .await;
 }
