@@ -87,26 +87,14 @@ fn request(ask: &Ask, options: &AskOptions, cli: &Cli) -> Value {
     })
 }
 
-/// Reads a request back; `None` for anything that is not one.
-fn parse_request(bytes: &[u8]) -> Option<(Ask, AskOptions, Value)> {
+/// Reads a request back: its command's name and arguments, the options and the scan
+/// settings; `None` for anything that is not one.
+fn parse_envelope(bytes: &[u8]) -> Option<(String, Value, AskOptions, Value)> {
     let v: Value = serde_json::from_slice(bytes).ok()?;
     if v.get("linmgmt_local")?.as_u64()? != VERSION {
         return None;
     }
-    let command = v.get("command")?.as_object()?;
-    let (name, args) = command.iter().next()?;
-    let text = |k: &str| Some(args.get(k)?.as_str()?.to_owned());
-    let ask = match name.as_str() {
-        "overview" => Ask::Overview,
-        "query" => Ask::Query {
-            wql: text("wql")?,
-            associators: args.get("associators")?.as_bool()?,
-        },
-        "get" => Ask::Get {
-            path: text("path")?,
-        },
-        _ => return None,
-    };
+    let (name, args) = v.get("command")?.as_object()?.iter().next()?;
     let format = match v.get("format")? {
         Value::Null => None,
         f => Some(f.as_str()?.parse().ok()?),
@@ -121,7 +109,25 @@ fn parse_request(bytes: &[u8]) -> Option<(Ask, AskOptions, Value)> {
         color: v.get("color")?.as_bool()?,
         width,
     };
-    Some((ask, options, v.get("scan")?.clone()))
+    Some((name.clone(), args.clone(), options, v.get("scan")?.clone()))
+}
+
+/// Reads a request for an answer (not a stream) back.
+fn parse_request(bytes: &[u8]) -> Option<(Ask, AskOptions, Value)> {
+    let (name, args, options, scan) = parse_envelope(bytes)?;
+    let text = |k: &str| Some(args.get(k)?.as_str()?.to_owned());
+    let ask = match name.as_str() {
+        "overview" => Ask::Overview,
+        "query" => Ask::Query {
+            wql: text("wql")?,
+            associators: args.get("associators")?.as_bool()?,
+        },
+        "get" => Ask::Get {
+            path: text("path")?,
+        },
+        _ => return None,
+    };
+    Some((ask, options, scan))
 }
 
 /// Asks the server; `Some(exit status)` once its answer is written out, `None` when the
@@ -182,26 +188,24 @@ impl Service {
 /// server is there, and the server that the client still is.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The request for `watch`.
+/// The request for `watch`: the envelope of [`request`] around another command.
 fn watch_request(wql: &str, count: Option<u64>, options: &AskOptions, cli: &Cli) -> Value {
     let mut v = request(&Ask::Overview, options, cli);
     v["command"] = json!({"watch": {"wql": wql, "count": count}});
     v
 }
 
-/// Reads a `watch` request back.
+/// Reads a `watch` request back: the query and the count.
 fn parse_watch(bytes: &[u8]) -> Option<(String, Option<u64>, AskOptions, Value)> {
-    let v: Value = serde_json::from_slice(bytes).ok()?;
-    let args = v.get("command")?.get("watch")?;
-    let wql = args.get("wql")?.as_str()?.to_owned();
+    let (name, args, options, scan) = parse_envelope(bytes)?;
+    if name != "watch" {
+        return None;
+    }
     let count = match args.get("count")? {
         Value::Null => None,
         n => Some(n.as_u64()?),
     };
-    let mut overview = v.clone();
-    overview["command"] = json!({"overview": {}});
-    let (_, options, scan) = parse_request(overview.to_string().as_bytes())?;
-    Some((wql, count, options, scan))
+    Some((args.get("wql")?.as_str()?.to_owned(), count, options, scan))
 }
 
 /// Follows `wql` on the server; `Some(exit status)` once the stream ended, `None` when the
@@ -443,6 +447,29 @@ mod tests {
             assert_eq!((back, back_options), (ask, options));
             assert_eq!(scan, scan_settings(&cli));
         }
+    }
+
+    #[test]
+    fn watch_requests_round_trip() {
+        let cli = Cli::parse_from(["linmgmt", "watch", "SELECT * FROM __InstanceOperationEvent"]);
+        let options = AskOptions {
+            namespace: "root/cimv2".into(),
+            format: Some(Format::Ecs),
+            color: false,
+            width: None,
+        };
+        for count in [None, Some(3)] {
+            let bytes =
+                serde_json::to_vec(&watch_request("SELECT 1", count, &options, &cli)).unwrap();
+            let (wql, back_count, back, _) = parse_watch(&bytes).expect("parses");
+            assert_eq!(
+                (wql.as_str(), back_count, back),
+                ("SELECT 1", count, options.clone())
+            );
+            assert!(parse_request(&bytes).is_none(), "a stream is not an answer");
+        }
+        let query = request(&Ask::Overview, &options, &cli).to_string();
+        assert!(parse_watch(query.as_bytes()).is_none());
     }
 
     #[test]

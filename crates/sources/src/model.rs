@@ -100,12 +100,6 @@ impl ProcessChanges {
         };
     }
 
-    /// Whether nothing happened since the last [`ProcessChanges::take`].
-    pub fn is_empty(&self) -> bool {
-        let p = self.lock();
-        !p.overrun && p.pids.is_empty() && p.exited.is_empty()
-    }
-
     fn take(&self) -> Pending {
         std::mem::take(&mut *self.lock())
     }
@@ -287,9 +281,9 @@ impl ProcessTable {
     }
 }
 
-/// How `a` and `b` (the same pid) differ in what the table keeps; empty when they agree.
-/// Details are compared only where the full read has them, and missing ones are a
-/// difference.
+/// How the table's `model` of a process and a full read's `fresh` one differ in what the
+/// table keeps, if they do. Details are compared only where the full read has them, and
+/// missing ones are a difference.
 fn difference(model: &Process, fresh: &Process) -> Option<String> {
     let mut what = Vec::new();
     let (m, f) = (&model.stat, &fresh.stat);
@@ -369,7 +363,7 @@ pub struct LiveProcesses {
     corrections: AtomicU64,
     /// The connector thread, stopped when the model is dropped (`None` when the caller
     /// notes the changes: tests).
-    _listener: Option<Wakers>,
+    listener: Option<Wakers>,
 }
 
 impl LiveProcesses {
@@ -377,14 +371,17 @@ impl LiveProcesses {
     /// `/proc`. `Err` says why the model cannot run (not root, a container, another root).
     pub fn start(root: &Root) -> Result<LiveProcesses, String> {
         let changes = ProcessChanges::new();
+        // Subscribed before the first read: no change falls between the two.
         let listener = Wakers::record_processes(root, changes.clone())?;
-        let mut model = LiveProcesses::fed_by(root, changes);
-        model._listener = Some(listener);
-        Ok(model)
+        Ok(LiveProcesses::new(root, changes, Some(listener)))
     }
 
     /// A model whose changes the caller notes (the tests, which play the kernel).
     pub fn fed_by(root: &Root, changes: Arc<ProcessChanges>) -> LiveProcesses {
+        LiveProcesses::new(root, changes, None)
+    }
+
+    fn new(root: &Root, changes: Arc<ProcessChanges>, listener: Option<Wakers>) -> Self {
         let mut ignored = Vec::new();
         let table = ProcessTable::read(root, &mut ignored);
         LiveProcesses {
@@ -392,8 +389,13 @@ impl LiveProcesses {
             table: Mutex::new(table),
             changes,
             corrections: AtomicU64::new(0),
-            _listener: None,
+            listener,
         }
+    }
+
+    /// Whether the kernel's events feed this model (else its caller does).
+    pub fn is_listening(&self) -> bool {
+        self.listener.is_some()
     }
 
     /// The processes as they are now: the pending changes applied, then a copy.
@@ -408,11 +410,6 @@ impl LiveProcesses {
     pub fn apply_pending(&self, warnings: &mut Vec<Warning>) -> usize {
         let mut table = self.lock();
         self.apply(&mut table, warnings)
-    }
-
-    /// Whether the kernel reported nothing since the processes were last taken.
-    pub fn unchanged(&self) -> bool {
-        self.changes.is_empty()
     }
 
     /// Brings the table up to date (a lost event means a full read); returns how many

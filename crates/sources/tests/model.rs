@@ -361,6 +361,7 @@ fn the_real_kernel() {
             return;
         }
     };
+    assert!(model.is_listening());
     let mut w = Vec::new();
     let mut children: Vec<std::process::Child> = (0..5)
         .map(|_| {
