@@ -551,9 +551,15 @@ pub(crate) fn answer(
     match ask {
         Ask::Overview => {
             let host = host.context("the overview needs the host, not --instances")?;
-            let snapshot = host.snapshot(linmgmt_providers::Depth::Everything);
+            let snapshot = host.snapshot(linmgmt_providers::Depth::Servers);
             write_warnings(&linmgmt_providers::summarize(&snapshot.warnings), err);
-            overview::write(&snapshot.items, host.time_zone(), opts.color, out)?;
+            overview::write(
+                &snapshot.items,
+                host.root(),
+                host.time_zone(),
+                opts.color,
+                out,
+            )?;
         }
         Ask::Query { wql, associators } => {
             let format = options.format.unwrap_or(Format::List);

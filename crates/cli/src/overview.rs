@@ -4,7 +4,8 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use linmgmt_providers::{LogonFacts, ServerFacts, logon_sessions, server_sessions};
-use linmgmt_sources::Snapshot;
+use linmgmt_sources::read::proc::read_title;
+use linmgmt_sources::{Root, Snapshot};
 use std::io::{self, Write};
 
 /// `4s`, `12m03s`, `3h05m`, `2d04h`, as `w` abbreviates.
@@ -34,15 +35,21 @@ fn since(t: Option<Timestamp>, now: Timestamp, tz: &TimeZone) -> String {
     }
 }
 
-/// What the session is running: the newest process that is not sshd itself.
-fn what(snap: &Snapshot, facts: &LogonFacts) -> String {
+/// What the session is running: the newest process that is not sshd itself. Its title is
+/// read now when the scan did not read it (a scan reads command lines only where sessions
+/// need them), else `[comm]` as `ps` shows a process without one.
+fn what(snap: &Snapshot, root: &Root, facts: &LogonFacts) -> String {
     let newest = facts
         .pids
         .iter()
         .filter_map(|&pid| snap.process(pid))
         .filter(|p| !p.stat.comm.starts_with("sshd"))
         .max_by_key(|p| (p.stat.starttime, p.pid()));
-    newest.map_or_else(|| "-".to_owned(), |p| p.title())
+    match newest {
+        None => "-".to_owned(),
+        Some(p) if p.details => p.title(),
+        Some(p) => read_title(root, p.pid()).unwrap_or_else(|| p.title()),
+    }
 }
 
 /// Idle time as `w` gives it (the terminal's last use); for an ssh session without a
@@ -76,7 +83,13 @@ fn truncate(s: &str, max: usize) -> String {
 
 /// Writes the overview table: logon sessions (without the System session), then server
 /// sessions that have no logon session here (SMB, NFS).
-pub fn write(snap: &Snapshot, tz: &TimeZone, color: bool, out: &mut dyn Write) -> io::Result<()> {
+pub fn write(
+    snap: &Snapshot,
+    root: &Root,
+    tz: &TimeZone,
+    color: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let now = snap.taken_at;
     let logons: Vec<LogonFacts> = logon_sessions(snap)
         .into_iter()
@@ -105,7 +118,7 @@ pub fn write(snap: &Snapshot, tz: &TimeZone, color: bool, out: &mut dyn Write) -
             idle(snap, f),
             // The session's Win32_SessionProcess associations, counted.
             f.pids.len().to_string(),
-            truncate(&what(snap, f), 48),
+            truncate(&what(snap, root, f), 48),
         ]);
     }
     for s in &servers {

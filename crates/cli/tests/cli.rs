@@ -300,3 +300,40 @@ fn reference_keys_match_with_or_without_their_location() {
     let o = linmgmt(&["get", other]);
     assert_eq!(o.status.code(), Some(1), "{other} is not an instance");
 }
+
+/// The overview on a fixture root: one row per logon session, and what each runs — the
+/// newest process that is not sshd, whose command line the scan did not need (it is not a
+/// session root) and the overview reads for the row.
+#[test]
+fn the_overview_shows_what_each_session_runs() {
+    let fixture = linmgmt_test_support::Fixture::parse(
+        r#"
+//- process
+pid=1 ppid=0 comm=init cmd=/sbin/init
+pid=900 ppid=1 comm=sshd cmd="sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"
+pid=10086 ppid=900 comm=sshd cmd="sshd: alice [priv]" start=2026-08-01T10:00:00Z ses=2 auid=1001
+pid=10097 ppid=10086 comm=sshd cmd="sshd: alice@pts/0" start=2026-08-01T10:00:01Z uid=1001 ses=2 auid=1001
+pid=10098 ppid=10097 comm=bash cmd=-bash start=2026-08-01T10:00:01Z uid=1001 ses=2 auid=1001 tty=pts/0
+pid=10200 ppid=10098 comm=sleep argv=sleep|100 start=2026-08-01T11:00:00Z uid=1001 ses=2 auid=1001 tty=pts/0
+//- /etc/passwd
+root:x:0:0:root:/root:/bin/bash
+alice:x:1001:1001::/home/alice:/bin/bash
+"#,
+    )
+    .build();
+    let o = Command::new(env!("CARGO_BIN_EXE_linmgmt"))
+        .arg("--root")
+        .arg(fixture.root().dir())
+        .env("LINMGMT_CONFIG", "/dev/null")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run linmgmt");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("alice"))
+        .unwrap_or_else(|| panic!("a row for alice:\n{out}"));
+    assert!(row.contains(" 2 ") && row.ends_with("sleep 100"), "{row}");
+    assert!(out.starts_with("1 logon session"), "{out}");
+}

@@ -417,6 +417,11 @@ impl HostProvider {
         })
     }
 
+    /// The root the host is read from.
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
     /// The time zone times are shown in.
     pub fn time_zone(&self) -> &TimeZone {
         &self.time_zone

@@ -332,7 +332,10 @@ pub fn scan_with(
                     read_smbstatus(runner, &opts.smbstatus_program, opts.smbstatus_timeout)
                 })
             });
-            let diag_job = (root.is_host() && opts.sock_diag)
+            // The dump (the kernel walks its whole socket hash: 1–2 ms) only when some
+            // socket will be joined; known up front when the processes are.
+            let joins_sockets = processes.as_deref().is_none_or(has_connections);
+            let diag_job = (root.is_host() && opts.sock_diag && joins_sockets)
                 .then(|| scope.spawn(crate::read::sock_diag::dump_tcp_collected));
             let logind_job = scope.spawn(|| {
                 let mut w = Vec::new();
@@ -686,6 +689,15 @@ pub(crate) fn read_processes(
         w.extend(details(&mut processes));
     }
     processes
+}
+
+/// Whether some of `processes` hold connections whose sockets a scan joins to TCP rows:
+/// sshd's per-connection processes, or smbd's.
+fn has_connections(processes: &[Process]) -> bool {
+    processes.iter().any(|p| p.stat.comm == "smbd")
+        || crate::joins::sshd_roles(processes)
+            .values()
+            .any(|(role, _)| matches!(role, SshdRole::Monitor { .. } | SshdRole::UserChild { .. }))
 }
 
 /// Whether sessions need `p`'s details (`cmdline`, `status`, `loginuid`): sshd and smbd

@@ -132,6 +132,15 @@ pub fn list_pids(root: &Root) -> io::Result<Vec<u32>> {
     Ok(pids)
 }
 
+/// A process's title as `ps` shows it (its command line joined by spaces), read now; `None`
+/// when it is gone, unreadable or a kernel thread (an empty command line).
+pub fn read_title(root: &Root, pid: u32) -> Option<String> {
+    let bytes = root.read(format!("proc/{pid}/cmdline")).ok()?;
+    let title = p::parse_cmdline(&bytes).join(" ");
+    let title = title.trim_end();
+    (!title.is_empty()).then(|| title.to_owned())
+}
+
 /// Reads one process's `stat`, `sessionid`, and its details (`cmdline`, `status`, `loginuid`).
 ///
 /// Returns `Err` only when `stat` cannot be read or parsed (the process is gone or unusable);
