@@ -360,11 +360,13 @@ impl HostProvider {
             let options = match depth {
                 Depth::Sessions => ScanOptions {
                     smbstatus: SmbStatusMode::Never,
+                    terminal_idle: false,
                     ..self.options.clone()
                 },
                 Depth::Processes => ScanOptions {
                     smbstatus: SmbStatusMode::Never,
                     process_details: true,
+                    terminal_idle: false,
                     ..self.options.clone()
                 },
                 Depth::Servers => ScanOptions {

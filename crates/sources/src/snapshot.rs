@@ -97,6 +97,9 @@ pub struct ScanOptions {
     /// On the real host, look up uids missing from `/etc/passwd` through NSS (`getpwuid_r`:
     /// LDAP, SSSD, systemd-homed users).
     pub nss: bool,
+    /// Read the access times of the sessions' terminals (a `stat` each: idle times of
+    /// server sessions and the overview; logon sessions have none).
+    pub terminal_idle: bool,
 }
 
 impl Default for ScanOptions {
@@ -118,6 +121,7 @@ impl Default for ScanOptions {
             bus_timeout: Duration::from_secs(1),
             sock_diag: true,
             nss: true,
+            terminal_idle: true,
         }
     }
 }
@@ -522,14 +526,17 @@ pub fn scan_with(
         crate::read::groups::add_nss_groups(&mut groups, &accounts, &uids);
     }
 
+    // Terminals' access times, for idle times: only where they are shown.
     let mut ttys: BTreeSet<String> = BTreeSet::new();
-    ttys.extend(audit_sessions.iter().flat_map(|s| s.ttys.iter().cloned()));
-    ttys.extend(ssh.iter().flat_map(|c| c.ttys.iter().cloned()));
-    if let Some(u) = &utmp {
-        ttys.extend(u.live.iter().map(|r| r.line.to_string_lossy().into_owned()));
-    }
-    if let Some(l) = &logind {
-        ttys.extend(l.iter().filter_map(|s| s.tty.clone()));
+    if opts.terminal_idle {
+        ttys.extend(audit_sessions.iter().flat_map(|s| s.ttys.iter().cloned()));
+        ttys.extend(ssh.iter().flat_map(|c| c.ttys.iter().cloned()));
+        if let Some(u) = &utmp {
+            ttys.extend(u.live.iter().map(|r| r.line.to_string_lossy().into_owned()));
+        }
+        if let Some(l) = &logind {
+            ttys.extend(l.iter().filter_map(|s| s.tty.clone()));
+        }
     }
     let tty_atimes = ttys
         .into_iter()

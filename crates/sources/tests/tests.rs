@@ -564,6 +564,14 @@ fn tty_idle_from_atime() {
         Some(SignedDuration::from_secs(120))
     );
     assert_eq!(got.items.tty_idle("pts/9"), None);
+    // Not read when not asked for (logon sessions show no idle time).
+    let opts = ScanOptions {
+        terminal_idle: false,
+        ..ScanOptions::default()
+    };
+    let got = scan(fx.root(), &opts, &fx.runner(), now());
+    assert!(got.items.tty_atimes.is_empty());
+    assert_eq!(got.items.ssh.len(), 1);
 }
 
 #[test]
