@@ -546,3 +546,28 @@ impl HostProvider {
         out.extend(found);
     }
 }
+
+#[cfg(test)]
+mod depth_tests {
+    use super::Depth::{self, *};
+
+    #[test]
+    fn depths_form_a_lattice() {
+        let all = [Sessions, Processes, Servers, Everything];
+        for a in all {
+            assert!(a.covers(a) && a.covers(Sessions) && Everything.covers(a));
+            for b in all {
+                let u = a.union(b);
+                assert!(u.covers(a) && u.covers(b), "{a:?} ∪ {b:?} = {u:?}");
+                assert_eq!(u, b.union(a));
+                // The least: nothing smaller covers both.
+                let smaller: Vec<Depth> = (all.into_iter())
+                    .filter(|&d| d != u && u.covers(d) && d.covers(a) && d.covers(b))
+                    .collect();
+                assert!(smaller.is_empty(), "{a:?} ∪ {b:?}: {smaller:?}");
+            }
+        }
+        assert!(!Processes.covers(Servers) && !Servers.covers(Processes));
+        assert_eq!(Processes.union(Servers), Everything);
+    }
+}
