@@ -71,7 +71,10 @@ fn engine_parts(
     let (host, hub): (Option<HostFactory>, _) = if cli.instances.is_empty() {
         let mut settings = crate::HostSettings::from_cli(cli, root);
         if !args.no_live_model {
-            settings = settings.with_live_model(Duration::from_secs_f64(args.reconcile_interval));
+            settings = settings.with_live_model(
+                Duration::from_secs_f64(args.reconcile_interval),
+                Duration::from_secs_f64(args.samba_refresh),
+            );
         }
         let hub = settings.hub(tz);
         let tz = tz.clone();

@@ -41,7 +41,10 @@ pub(crate) fn watch(cli: &Cli, wql: &str, count: Option<u64>) -> anyhow::Result<
     let engine = crate::build_engine(cli, None, &tz)?;
     let (subscription, mut lines) = prepare(&engine, &options, wql, &tz, root)?;
     let hub = HostSettings::from_cli(cli, root)
-        .with_live_model(crate::WATCH_RECONCILE)
+        .with_live_model(
+            crate::WATCH_RECONCILE,
+            linmgmt_sources::model::SAMBA_REFRESH,
+        )
         .hub(&tz);
     let mut stream = hub
         .subscribe(subscription, None)

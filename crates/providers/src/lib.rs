@@ -380,17 +380,29 @@ impl HostProvider {
                 },
             };
             let mut model_warnings = Vec::new();
-            let processes = (self.live.as_ref())
-                .filter(|_| !depth.reads_every_process())
-                .map(|live| live.processes(&mut model_warnings));
+            let live = self.live.as_ref().filter(|_| !depth.reads_every_process());
+            let processes = live.map(|live| live.processes(&mut model_warnings));
+            // Samba's answer while the same smbd processes run, for a few seconds.
+            let smbd: std::collections::BTreeSet<u32> = (processes.iter().flatten())
+                .filter(|p| p.stat.comm == "smbd")
+                .map(|p| p.pid())
+                .collect();
+            let samba = live.and_then(|live| live.samba(&smbd));
+            let reused = samba.is_some();
             let mut snap = linmgmt_sources::scan_with(
                 &self.root,
                 &options,
                 self.runner.as_ref(),
                 self.now,
-                processes,
+                linmgmt_sources::Known { processes, samba },
             );
             snap.warnings.extend(model_warnings);
+            if let Some(live) = live
+                && !reused
+                && options.smbstatus != SmbStatusMode::Never
+            {
+                live.remember_samba(smbd, snap.items.smb.clone());
+            }
             if depth.reads_every_process() {
                 // Win32_Process.ExecutablePath; unreadable links (other users' processes
                 // without root, kernel threads) stay NULL, as in WMI without privileges.

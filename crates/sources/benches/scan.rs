@@ -62,7 +62,11 @@ fn sessions_10k_from_the_live_table(bencher: divan::Bencher) {
     bencher.bench(|| {
         let mut w = Vec::new();
         let processes = live.processes(&mut w);
-        linmgmt_sources::scan_with(fx.root(), &opts, &runner, now(), Some(processes))
+        let known = linmgmt_sources::Known {
+            processes: Some(processes),
+            samba: None,
+        };
+        linmgmt_sources::scan_with(fx.root(), &opts, &runner, now(), known)
     });
 }
 

@@ -38,7 +38,7 @@ mod warning;
 /// The pure parsers, in their own crate (`linmgmt-parse`).
 pub use linmgmt_parse as parse;
 pub use root::Root;
-pub use snapshot::{LogindSource, ScanOptions, SmbStatusMode, Snapshot, scan, scan_with};
+pub use snapshot::{Known, LogindSource, ScanOptions, SmbStatusMode, Snapshot, scan, scan_with};
 pub use warning::{Collected, Warning, WarningKind};
 
 pub use linmgmt_parse::{AUDIT_UNSET, CLOCK_TICKS_PER_SECOND};

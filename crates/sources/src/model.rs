@@ -30,10 +30,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
 use crate::parse::sshd::SshdRole;
+use crate::read::SmbState;
 use crate::read::proc::{Process, read_boot_time, read_process_core, read_process_details};
 use crate::snapshot::{details_wanted, read_processes};
 use crate::wake::{ProcEventKind, Wakers};
@@ -355,12 +357,25 @@ pub struct Reconciled {
     pub corrections: Vec<String>,
 }
 
+/// How long Samba's answer is reused at most while the same smbd processes run (open
+/// files and idle times change without any event).
+pub const SAMBA_REFRESH: Duration = Duration::from_secs(5);
+
+/// Samba's last answer, and the smbd processes it was given for.
+struct SambaSeen {
+    at: Instant,
+    smbd: BTreeSet<u32>,
+    state: SmbState,
+}
+
 /// A [`ProcessTable`] kept current from [`ProcessChanges`].
 pub struct LiveProcesses {
     root: Root,
     table: Mutex<ProcessTable>,
     changes: Arc<ProcessChanges>,
     corrections: AtomicU64,
+    samba: Mutex<Option<SambaSeen>>,
+    samba_refresh: Duration,
     /// The connector thread, stopped when the model is dropped (`None` when the caller
     /// notes the changes: tests).
     listener: Option<Wakers>,
@@ -389,8 +404,35 @@ impl LiveProcesses {
             table: Mutex::new(table),
             changes,
             corrections: AtomicU64::new(0),
+            samba: Mutex::new(None),
+            samba_refresh: SAMBA_REFRESH,
             listener,
         }
+    }
+
+    /// Reuses Samba's answer for at most `refresh` (default [`SAMBA_REFRESH`]).
+    pub fn with_samba_refresh(mut self, refresh: Duration) -> Self {
+        self.samba_refresh = refresh;
+        self
+    }
+
+    /// Samba's last answer, if it is still fresh: the same smbd processes run (a new
+    /// client is a new smbd, a client gone an smbd gone: the kernel says so) and it is
+    /// younger than the refresh interval.
+    pub fn samba(&self, smbd: &BTreeSet<u32>) -> Option<SmbState> {
+        let seen = self.samba.lock().unwrap_or_else(PoisonError::into_inner);
+        (seen.as_ref())
+            .filter(|s| s.smbd == *smbd && s.at.elapsed() < self.samba_refresh)
+            .map(|s| s.state.clone())
+    }
+
+    /// Keeps Samba's answer for the smbd processes `smbd`.
+    pub fn remember_samba(&self, smbd: BTreeSet<u32>, state: SmbState) {
+        *self.samba.lock().unwrap_or_else(PoisonError::into_inner) = Some(SambaSeen {
+            at: Instant::now(),
+            smbd,
+            state,
+        });
     }
 
     /// Whether the kernel's events feed this model (else its caller does).

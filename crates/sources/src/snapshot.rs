@@ -303,18 +303,29 @@ pub fn scan(
     runner: &dyn CommandRunner,
     now: Timestamp,
 ) -> Collected<Snapshot> {
-    scan_with(root, opts, runner, now, None)
+    scan_with(root, opts, runner, now, Known::default())
 }
 
-/// [`scan`], with the processes already read when given (the live model's table, kept
-/// current from the kernel's process events) instead of listing and reading `/proc`.
+/// What the caller of [`scan_with`] already knows, so that it is not read again.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// The processes: the live model's table, kept current from the kernel's process
+    /// events, instead of listing and reading `/proc`.
+    pub processes: Option<Vec<Process>>,
+    /// Samba's answer, still fresh (the live model's: see
+    /// [`crate::model::LiveProcesses::samba`]), instead of running `smbstatus`.
+    pub samba: Option<SmbState>,
+}
+
+/// [`scan`], without reading again what is [`Known`].
 pub fn scan_with(
     root: &Root,
     opts: &ScanOptions,
     runner: &dyn CommandRunner,
     now: Timestamp,
-    processes: Option<Vec<Process>>,
+    known: Known,
 ) -> Collected<Snapshot> {
+    let Known { processes, samba } = known;
     let mut w: Vec<Warning> = Vec::new();
     let boot_time = read_boot_time(root).into_items(&mut w);
     let hostname = read_line_file(root, "proc/sys/kernel/hostname").into_items(&mut w);
@@ -331,7 +342,7 @@ pub fn scan_with(
     // dump is used only if some process's sockets are to be joined.
     let (mut processes, smb, (logind, logind_from_bus, logind_warnings), mut diag) =
         std::thread::scope(|scope| {
-            let smb_job = (opts.smbstatus != SmbStatusMode::Never).then(|| {
+            let smb_job = (opts.smbstatus != SmbStatusMode::Never && samba.is_none()).then(|| {
                 scope.spawn(|| {
                     read_smbstatus(runner, &opts.smbstatus_program, opts.smbstatus_timeout)
                 })
@@ -358,8 +369,9 @@ pub fn scan_with(
             };
             let answer =
                 smb_job.map(|job| job.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            let smb = match answer {
-                Some(answer) if wanted => answer.into_items(&mut w),
+            let smb = match (samba, answer) {
+                (Some(known), _) if wanted => known,
+                (None, Some(answer)) if wanted => answer.into_items(&mut w),
                 _ => SmbState::NotRun,
             };
             let logind = logind_job

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use linmgmt_sources::model::{LiveProcesses, ProcessChanges, ProcessTable, corrections};
 use linmgmt_sources::wake::ProcEventKind::{self, Exec, Exit, Fork};
-use linmgmt_sources::{Root, ScanOptions, scan, scan_with};
+use linmgmt_sources::{Known, Root, ScanOptions, scan, scan_with};
 use linmgmt_test_support::{Fixture, FixtureRoot, Proc, now};
 
 const BASE: &str = r#"
@@ -97,7 +97,11 @@ impl Story {
         let opts = ScanOptions::default();
         let runner = self.fx.runner();
         let full = scan(self.root(), &opts, &runner, now()).items;
-        let from_model = scan_with(self.root(), &opts, &runner, now(), Some(table)).items;
+        let known = Known {
+            processes: Some(table),
+            samba: None,
+        };
+        let from_model = scan_with(self.root(), &opts, &runner, now(), known).items;
         assert_eq!(
             from_model.audit_sessions, full.audit_sessions,
             "{what}: audit sessions"
