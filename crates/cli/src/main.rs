@@ -179,6 +179,16 @@ pub(crate) struct HostSettings {
 }
 
 impl HostSettings {
+    /// The live table's reconciliations and corrections so far, for the metrics.
+    pub(crate) fn process_table_figures(&self) -> Option<linmgmt_server::ProcessTableFigures> {
+        let live = self.live.clone()?;
+        Some(Arc::new(move || {
+            (live.reconciliations(), live.corrections())
+        }))
+    }
+}
+
+impl HostSettings {
     pub(crate) fn from_cli(cli: &Cli, root: &Path) -> Self {
         let mut options = ScanOptions {
             smbstatus_program: cli.smbstatus.clone(),

@@ -68,7 +68,7 @@ fn engine_parts(
         static_providers.push(provider);
     }
     // One hub for every event stream of the server: one scan serves them all.
-    let (host, hub): (Option<HostFactory>, _) = if cli.instances.is_empty() {
+    let (host, hub, process_table): (Option<HostFactory>, _, _) = if cli.instances.is_empty() {
         let mut settings = crate::HostSettings::from_cli(cli, root);
         if !args.no_live_model {
             settings = settings.with_live_model(
@@ -77,10 +77,15 @@ fn engine_parts(
             );
         }
         let hub = settings.hub(tz);
+        let figures = settings.process_table_figures();
         let tz = tz.clone();
-        (Some(Arc::new(move || settings.provider(&tz))), Some(hub))
+        (
+            Some(Arc::new(move || settings.provider(&tz))),
+            Some(hub),
+            figures,
+        )
     } else {
-        (None, None)
+        (None, None, None)
     };
     Ok(EngineParts {
         repository,
@@ -91,6 +96,7 @@ fn engine_parts(
         static_providers,
         host,
         hub,
+        process_table,
     })
 }
 

@@ -47,6 +47,8 @@ impl Serve {
                 "127.0.0.1:0",
                 "--reconcile-interval",
                 "1",
+                "--metrics-listen",
+                "127.0.0.1:0",
             ])
             .arg("--users")
             .arg(&users)
@@ -67,7 +69,7 @@ impl Serve {
         });
         let serve = Serve { child, log };
         assert!(
-            serve.wait_for(|l| l.contains("CIM-XML on http"), 1),
+            serve.wait_for(|l| l.contains("metrics on http"), 1),
             "serve did not start: {:?}",
             serve.lines()
         );
@@ -337,6 +339,33 @@ fn socket_answers_equal_direct_scans() {
         })
         .collect();
     assert!(corrections.is_empty(), "{corrections:#?}");
+
+    // The metrics count the reconciliations and their corrections.
+    let metrics_line = (serve.lines().into_iter())
+        .find(|l| l.contains("metrics on http://"))
+        .unwrap();
+    let address = metrics_line
+        .split("metrics on http://")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap()
+        .to_owned();
+    let mut http = std::net::TcpStream::connect(&address).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    http.read_to_string(&mut page).unwrap();
+    let figure = |name: &str| -> Option<u64> {
+        page.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+    };
+    let rounds = figure("linmgmt_process_table_reconciliations_total");
+    assert!(rounds.is_some_and(|n| n >= 3), "{page}");
+    assert_eq!(
+        figure("linmgmt_process_table_corrections_total"),
+        Some(0),
+        "{page}"
+    );
 
     // SIGTERM: exit 0, and the socket is gone; clients scan directly again.
     let signalled = Command::new("kill")

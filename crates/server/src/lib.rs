@@ -45,7 +45,7 @@ pub use limits::ThrottleLimits;
 pub use local::{Local, LocalService, Peer};
 pub use metrics::MetricsOptions;
 pub use pull::PullLimits;
-pub use snapshot::{EngineParts, HostFactory, Snapshots};
+pub use snapshot::{EngineParts, HostFactory, ProcessTableFigures, Snapshots};
 pub use tls::{TlsError, load_tls};
 pub use users::{Authenticator, Identity, Role, UserEntry};
 

@@ -105,6 +105,9 @@ pub(crate) struct Metrics {
     contexts: Gauge,
     streams: Gauge,
     subscriptions: Gauge,
+    reconciliations: Counter,
+    corrections: Counter,
+    table_seen: std::sync::Mutex<(u64, u64)>,
     /// One scrape at a time computes the gauges; the others wait and read the same values.
     scrape: tokio::sync::Mutex<()>,
 }
@@ -136,6 +139,9 @@ impl Metrics {
             contexts: Gauge::default(),
             streams: Gauge::default(),
             subscriptions: Gauge::default(),
+            reconciliations: Counter::default(),
+            corrections: Counter::default(),
+            table_seen: std::sync::Mutex::new((0, 0)),
             scrape: tokio::sync::Mutex::new(()),
             registry: Registry::default(),
         };
@@ -219,6 +225,16 @@ impl Metrics {
             "event_subscriptions",
             "Open WS-Eventing subscriptions",
             m.subscriptions.clone(),
+        );
+        r.register(
+            "process_table_reconciliations",
+            "Full reads of /proc compared with the live process table (none without one: not root, a container)",
+            m.reconciliations.clone(),
+        );
+        r.register(
+            "process_table_corrections",
+            "Differences those comparisons found; each is a bug in keeping the table live (expect 0)",
+            m.corrections.clone(),
         );
         r.register(
             "build",
@@ -457,6 +473,13 @@ pub(crate) async fn respond(state: &Arc<State>, openmetrics: bool) -> Reply {
         let now = hub.dropped();
         let before = m.dropped_seen.swap(now, Ordering::Relaxed);
         m.dropped.inc_by(now.saturating_sub(before));
+    }
+    if let Some(figures) = &state.snapshots.parts().process_table {
+        let (rounds, corrections) = figures();
+        let mut seen = m.table_seen.lock().unwrap_or_else(|e| e.into_inner());
+        m.reconciliations.inc_by(rounds.saturating_sub(seen.0));
+        m.corrections.inc_by(corrections.saturating_sub(seen.1));
+        *seen = (rounds.max(seen.0), corrections.max(seen.1));
     }
     m.contexts.set(state.enumerations.sweep() as i64);
     m.subscriptions.set(state.subscriptions.sweep() as i64);

@@ -37,7 +37,13 @@ pub struct EngineParts {
     /// The hub that re-scans the host for event subscriptions (`GET …/events`), shared by
     /// all of them; `None` when the host is not served.
     pub hub: Option<linmgmt_events::Hub>,
+    /// The live process table's reconciliation counts, for the metrics; `None` without one.
+    pub process_table: Option<ProcessTableFigures>,
 }
+
+/// How many times the live process table was reconciled with a full read, and how many
+/// corrections those found.
+pub type ProcessTableFigures = Arc<dyn Fn() -> (u64, u64) + Send + Sync>;
 
 /// One generation: the host as scanned at `taken`, and the engine that sees all of it.
 pub struct Generation {

@@ -374,6 +374,7 @@ pub struct LiveProcesses {
     table: Mutex<ProcessTable>,
     changes: Arc<ProcessChanges>,
     corrections: AtomicU64,
+    reconciliations: AtomicU64,
     samba: Mutex<Option<SambaSeen>>,
     samba_refresh: Duration,
     /// The connector thread, stopped when the model is dropped (`None` when the caller
@@ -404,6 +405,7 @@ impl LiveProcesses {
             table: Mutex::new(table),
             changes,
             corrections: AtomicU64::new(0),
+            reconciliations: AtomicU64::new(0),
             samba: Mutex::new(None),
             samba_refresh: SAMBA_REFRESH,
             listener,
@@ -475,6 +477,7 @@ impl LiveProcesses {
         // What the kernel named during the full read may differ either way; bring those
         // pids (and the unsettled) up to date in both and compare the rest.
         let pending = self.changes.take();
+        self.reconciliations.fetch_add(1, Ordering::Relaxed);
         if pending.overrun {
             *table = fresh;
             return Reconciled::default();
@@ -491,6 +494,11 @@ impl LiveProcesses {
             compared,
             corrections: found,
         }
+    }
+
+    /// Reconciliations so far.
+    pub fn reconciliations(&self) -> u64 {
+        self.reconciliations.load(Ordering::Relaxed)
     }
 
     /// Corrections found by every reconciliation so far.
