@@ -272,9 +272,16 @@ fn reconcile_every(live: std::sync::Weak<LiveProcesses>, interval: Duration) {
     let spawned = std::thread::Builder::new()
         .name("reconcile".into())
         .spawn(move || {
+            let mut listening = true;
             loop {
                 std::thread::sleep(interval);
                 let Some(live) = live.upgrade() else { return };
+                if listening && !live.is_listening() {
+                    listening = false;
+                    tracing::warn!(
+                        "the kernel's process events stopped: every refresh reads /proc in full"
+                    );
+                }
                 let started = std::time::Instant::now();
                 let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     live.reconcile()

@@ -63,6 +63,9 @@ struct Pending {
     exited: BTreeSet<u32>,
     /// Events were lost (a netlink overrun, too many pending): read everything again.
     overrun: bool,
+    /// The source of events is gone for good (its thread ended): every refresh reads
+    /// everything, as a scan without a model would.
+    gone: bool,
 }
 
 impl ProcessChanges {
@@ -96,14 +99,35 @@ impl ProcessChanges {
 
     /// Events may have been lost.
     pub fn overrun(&self) {
-        *self.lock() = Pending {
+        let mut p = self.lock();
+        *p = Pending {
             overrun: true,
+            gone: p.gone,
             ..Pending::default()
         };
     }
 
+    /// No event will come any more (the listener ended): from now on every refresh is a
+    /// full read.
+    pub fn listener_gone(&self) {
+        let mut p = self.lock();
+        p.gone = true;
+        p.overrun = true;
+    }
+
+    /// Whether the listener ended ([`ProcessChanges::listener_gone`]).
+    pub fn is_gone(&self) -> bool {
+        self.lock().gone
+    }
+
     fn take(&self) -> Pending {
-        std::mem::take(&mut *self.lock())
+        let mut p = self.lock();
+        let gone = p.gone;
+        let mut taken = std::mem::take(&mut *p);
+        p.gone = gone;
+        p.overrun = gone;
+        taken.overrun |= gone;
+        taken
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -437,9 +461,10 @@ impl LiveProcesses {
         });
     }
 
-    /// Whether the kernel's events feed this model (else its caller does).
+    /// Whether the kernel's events feed this model (not when its caller does, nor once the
+    /// listener ended: then every refresh reads everything).
     pub fn is_listening(&self) -> bool {
-        self.listener.is_some()
+        self.listener.is_some() && !self.changes.is_gone()
     }
 
     /// The processes as they are now: the pending changes applied, then a copy.

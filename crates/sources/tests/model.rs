@@ -271,6 +271,22 @@ fn lost_events_mean_a_full_read() {
     });
 }
 
+/// When the listener ends (an error, a panic), nothing is trusted to be unchanged any more:
+/// every refresh reads everything, and the table stays equal to /proc without events.
+#[test]
+fn a_listener_gone_means_full_reads() {
+    let mut s = Story::new(BASE);
+    s.changes.listener_gone();
+    s.step("a process appears, and nobody says so", |s| {
+        s.put("pid=950 ppid=1 comm=rsyslogd cmd=/usr/sbin/rsyslogd");
+    });
+    s.step("another, later", |s| {
+        s.put("pid=951 ppid=1 comm=atd cmd=/usr/sbin/atd");
+        s.remove(950);
+    });
+    assert!(s.changes.is_gone());
+}
+
 /// The check can fail: a change no rule covers is a correction, reported and then repaired.
 #[test]
 fn reconciliation_counts_what_the_rules_missed() {

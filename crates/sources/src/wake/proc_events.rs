@@ -78,6 +78,18 @@ pub(super) fn start(root: &Root, sink: Sink, stop: Arc<Stop>) -> io::Result<()> 
     Ok(())
 }
 
+/// Tells the live model when the thread ends for any reason but a stop (an error, a
+/// panic): from then on its table cannot trust the absence of events.
+struct Farewell(Option<Arc<ProcessChanges>>);
+
+impl Drop for Farewell {
+    fn drop(&mut self) {
+        if let Some(changes) = &self.0 {
+            changes.listener_gone();
+        }
+    }
+}
+
 struct Listener {
     fd: OwnedFd,
     token: u32,
@@ -156,6 +168,10 @@ impl Listener {
     }
 
     fn run(mut self, stop: &Stop) {
+        let mut farewell = Farewell(match &self.sink {
+            Sink::Changes(changes) => Some(changes.clone()),
+            Sink::Wakes { .. } => None,
+        });
         while !stop.requested() {
             let keep_going = match self.receive() {
                 Ok(datagram) => self.handle(&datagram),
@@ -173,6 +189,9 @@ impl Listener {
             if !keep_going {
                 break;
             }
+        }
+        if stop.requested() {
+            farewell.0 = None;
         }
         // Since Linux 6.6 closing the socket unsubscribes; before, only this does, and a
         // forgotten subscription keeps the kernel building events for nobody.
