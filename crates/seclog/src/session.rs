@@ -327,13 +327,12 @@ impl Session {
         }
     }
 
-    /// Fills what this record does not know from an earlier record of the same session
-    /// (a logoff keeps the start and the uid learned at logon).
-    pub fn fill_from(&mut self, earlier: &Session) {
+    /// Fills what this record does not know from another record of the same session.
+    pub fn fill_from(&mut self, other: &Session) {
         macro_rules! fill {
             ($($f:ident),*) => {$(
                 if self.$f.is_none() {
-                    self.$f = earlier.$f.clone();
+                    self.$f = other.$f.clone();
                 }
             )*};
         }
@@ -350,12 +349,7 @@ impl Session {
             session_type
         );
         if self.protocols.is_empty() {
-            self.protocols = earlier.protocols.clone();
-        }
-        // The method is learned from sshd's connection, which may be gone by the time the
-        // session's last processes are seen: `sshd` then is what the logon knew, less.
-        if self.auth_method().is_none() && earlier.auth_method().is_some() {
-            self.authentication_package = earlier.authentication_package.clone();
+            self.protocols = other.protocols.clone();
         }
     }
 

@@ -72,12 +72,17 @@ impl Reported {
                 out.push(self.numbered(e));
             }
             Activity::Logoff => {
-                let Some(known) = self.open.remove(&key) else {
+                let Some(mut reported) = self.open.remove(&key) else {
                     return out;
                 };
-                let mut e = e;
-                e.session.fill_from(&known);
-                out.push(self.numbered(e));
+                // A session's facts do not change while it lives (design §8): the logoff
+                // says what the logon said, plus what was not known then (a remote address
+                // learned later). The session's last instance may know less (its sshd gone).
+                reported.fill_from(&e.session);
+                out.push(self.numbered(SessionEvent {
+                    session: reported,
+                    ..e
+                }));
             }
         }
         out

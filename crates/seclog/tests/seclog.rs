@@ -443,6 +443,24 @@ fn repeats_are_dropped_and_lines_numbered() {
     assert_eq!(r.next_sequence(), 2);
 }
 
+/// What the logon did not know yet, the logoff learns from the session's last instance; what
+/// it knew stays, whatever the last instance says.
+#[test]
+fn a_logoff_adds_to_the_logon_and_changes_nothing() {
+    let t = now();
+    let mut early = session("5", "erin", t);
+    early.remote = None;
+    let mut r = Reported::new();
+    r.apply(live(Activity::Logon, &early, t));
+    let mut last = session("5", "erin", t);
+    last.logon_type = Some(3);
+    last.terminal = None;
+    let off = r.apply(live(Activity::Logoff, &last, t));
+    assert_eq!(off[0].session.remote.as_deref(), Some("10.0.0.5"));
+    assert_eq!(off[0].session.logon_type, Some(10));
+    assert_eq!(off[0].session.terminal.as_deref(), Some("pts/0"));
+}
+
 #[test]
 fn a_reused_logon_id_is_another_session() {
     let t = now();
