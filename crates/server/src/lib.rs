@@ -498,19 +498,23 @@ async fn metrics_reply(state: &Arc<State>, req: &Request<Incoming>) -> request::
     metrics::respond(state, openmetrics).await
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called (inside
+/// a runtime), not when the future is first polled: a signal that comes before the server
+/// runs, even before it says it is ready, still stops it gracefully.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = int.recv() => {},
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
             }
+            _ => std::future::pending::<()>().await,
         }
-        _ => std::future::pending::<()>().await,
     }
 }
 
@@ -529,6 +533,7 @@ pub fn serve_blocking(
         .build()
         .map_err(|e| ServeError::Bind(SocketAddr::from(([0, 0, 0, 0], 0)), e))?;
     runtime.block_on(async move {
+        let stop = shutdown_signal();
         let snapshots = tokio::task::spawn_blocking(snapshots).await.map_err(|e| {
             ServeError::Bind(
                 SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -537,7 +542,7 @@ pub fn serve_blocking(
         })?;
         let server = Server::bind(config, auth, Arc::new(snapshots)).await?;
         ready(&server.local_addrs());
-        server.run(shutdown_signal()).await;
+        server.run(stop).await;
         Ok::<(), ServeError>(())
     })?;
     // Work still running on blocking threads (a query past its deadline, a scan) must
