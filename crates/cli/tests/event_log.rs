@@ -109,43 +109,40 @@ fn watch_writes_ocsf_and_ecs_lines() {
 #[test]
 fn the_log_formats_are_for_session_events_only() {
     let live = pty_logins(0).build();
-    let run = |args: &[&str]| linmgmt(&live).args(args).output().expect("run");
-    let o = run(&[
-        "watch",
-        "SELECT * FROM __InstanceCreationEvent WITHIN 5 WHERE TargetInstance ISA 'Win32_Process'",
-        "--format",
-        "ocsf",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("watch Win32_LogonSession or Win32_ServerSession"),
-        "{err}"
-    );
-    let o = run(&[
-        "watch",
-        "SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_LogonSession' GROUP WITHIN 60",
-        "--format",
-        "ecs",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("GROUP WITHIN"));
-    let o = run(&[
-        "watch",
-        "SELECT * FROM __InstanceModificationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_LogonSession'",
-        "--format",
-        "ocsf",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("a modification is neither"));
-    let o = run(&[
-        "query",
-        "SELECT * FROM Win32_LogonSession",
-        "--format",
-        "ocsf",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("security event log format"));
+    let cases = [
+        (
+            "watch",
+            "SELECT * FROM __InstanceCreationEvent WITHIN 5 WHERE TargetInstance ISA 'Win32_Process'",
+            "ocsf",
+            "watch Win32_LogonSession or Win32_ServerSession",
+        ),
+        (
+            "watch",
+            "SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_LogonSession' GROUP WITHIN 60",
+            "ecs",
+            "GROUP WITHIN",
+        ),
+        (
+            "watch",
+            "SELECT * FROM __InstanceModificationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_LogonSession'",
+            "ocsf",
+            "a modification is neither",
+        ),
+        (
+            "query",
+            "SELECT * FROM Win32_LogonSession",
+            "ocsf",
+            "security event log format",
+        ),
+    ];
+    for (command, wql, format, why) in cases {
+        let o = (linmgmt(&live).args([command, wql, "--format", format]))
+            .output()
+            .expect("run");
+        assert_eq!(o.status.code(), Some(2), "{wql}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(why), "{wql}: {err}");
+    }
 }
 
 // --- serve --event-log ----------------------------------------------------------------

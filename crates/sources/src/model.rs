@@ -122,12 +122,14 @@ impl ProcessChanges {
 
     fn take(&self) -> Pending {
         let mut p = self.lock();
-        let gone = p.gone;
-        let mut taken = std::mem::take(&mut *p);
-        p.gone = gone;
-        p.overrun = gone;
-        taken.overrun |= gone;
-        taken
+        if p.gone {
+            // Nothing was noted (`overrun` stays set): every take is a full read.
+            return Pending {
+                overrun: true,
+                ..Pending::default()
+            };
+        }
+        std::mem::take(&mut *p)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
