@@ -15,11 +15,11 @@
 //!   its children (reparented, so perhaps the new roots of their audit session);
 //! - exec, uid, gid, comm and sid changes: the pid;
 //! - what changes with no event at all — `setproctitle` and `pam_loginuid` in sshd before it
-//!   forks, a fork's own title after it was born with its parent's, smbd's titles — is
-//!   covered by re-reading, at every refresh, the sshd processes that are not settled yet
-//!   (pre-auth titles, a title still the parent's, a child not yet titled `USER@TTY`, a
-//!   monitor without an audit session), as many as logins in progress, and smbd's, one per
-//!   client.
+//!   forks, a fork's own title after it was born with its parent's, the listener's count of
+//!   logins in progress, smbd's titles — is covered by re-reading, at every refresh, the sshd
+//!   processes that are not settled yet (the listener, pre-auth titles, a title still the
+//!   parent's, a child not yet titled `USER@TTY`, a monitor without an audit session), as
+//!   many as logins in progress, and smbd's, one per client.
 //!
 //! Counters that change all the time (CPU times, memory, threads, the process group) and
 //! kernel threads' names are not kept current: the table serves the session classes; `Win32_Process` reads `/proc`
@@ -236,9 +236,11 @@ impl ProcessTable {
                 && (inherited
                     || match crate::parse::sshd::classify_title(&p.title()) {
                         Some(SshdRole::Monitor { .. }) => p.sessionid.is_none(),
-                        // The listener and the user child are settled; everything else is
-                        // on its way somewhere.
-                        Some(SshdRole::UserChild { .. } | SshdRole::Listener) => false,
+                        // The user child is settled. The listener is not: its title counts
+                        // the logins in progress (`[listener] 1 of 10-100 startups`) and
+                        // changes as each one authenticates, with no event. Everything else
+                        // is on its way somewhere.
+                        Some(SshdRole::UserChild { .. }) => false,
                         _ => true,
                     }));
         if unsettled {

@@ -124,6 +124,9 @@ fn a_login_and_a_logout_as_sshd_makes_them() {
         s.put(r#"pid=700 ppid=500 comm=sshd cmd="sshd: [accepted]" fds=socket:700"#);
         s.note(Fork, 700, Some(500));
     });
+    s.step("the listener counts the login in progress (no event)", |s| {
+        s.put(r#"pid=500 ppid=1 comm=sshd cmd="sshd: /usr/sbin/sshd -D [listener] 1 of 10-100 startups" fds=socket:500"#);
+    });
     s.step("the pre-auth child", |s| {
         s.put(r#"pid=701 ppid=700 comm=sshd cmd="sshd: bob [net]" uid=105"#);
         s.note(Fork, 701, Some(700));
