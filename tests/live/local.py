@@ -5,6 +5,8 @@ sftp and Samba sessions up. Called from run_live.py after the association checks
             the same queries (logon and server sessions, an association walk, a GET) through
             the socket and with `--direct` give the same output, byte for byte, and the
             server's log shows it answered each through the socket.
+  watch     `linmgmt watch` through the socket and `--direct`, over six real ssh logins of lmbob:
+            both print the creations of exactly those six sessions.
   plain     as lmcarol (the socket's directory is 0755 here, so she reaches it): the server
             does not answer her ("uid N is not served"), and what she gets equals her own
             `--direct` scan.
@@ -16,6 +18,7 @@ Everything else in the live run uses LINMGMT_SOCKET pointing nowhere, so its CLI
 direct scans.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -85,6 +88,56 @@ def same(lm, args, socket, user=None, uid_gid=None):
     return False, a, b
 
 
+WATCH_LOGINS = 6
+WATCH_QUERY = ("SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_LogonSession' "
+               "AND TargetInstance.Name LIKE 'lmbob from %'")  # fmt: skip
+
+
+def part_watch(live, rep, lm, srv):
+    """`linmgmt watch` through the socket and `--direct`, side by side, over six real ssh
+    logins: each sees exactly their six creations."""
+    followers = srv.count("local: uid 0 follows events")
+    watchers = {}
+    for name, extra in (("socket", []), ("direct", ["--direct"])):
+        err_path = os.path.join(srv.dir, "watch-%s.err" % name)
+        watchers[name] = (live.procs.start(
+            "linmgmt watch (%s)" % name,
+            [lm.path, "watch", WATCH_QUERY, "--count", str(WATCH_LOGINS), "--format", "json", *extra],
+            env=dict(lm.env, LINMGMT_SOCKET=srv.socket), stdout=subprocess.PIPE, stderr=open(err_path, "wb"),
+        ), err_path)  # fmt: skip
+
+    def ready(err_path):
+        with open(err_path, errors="replace") as f:
+            return "watching:" in f.read()
+
+    up = wait_for(lambda: all(ready(e) for _, e in watchers.values()), 30, 0.1)
+    rep.check(up, "local watch: both watchers print their `watching:` line",
+              {n: services.log_tail(e) for n, (_, e) in watchers.items()})  # fmt: skip
+    rep.check(srv.count("local: uid 0 follows events") > followers,
+              "local watch: the socket's watcher is one of the server's event streams", services.log_tail(srv.log_path))
+    sd = live.sshd
+    ids = set()
+    for _ in range(WATCH_LOGINS):
+        r = subprocess.run(
+            ["ssh", "-T", *sd.client_opts(), "-p", str(sd.port), "lmbob@127.0.0.1", "cat /proc/self/sessionid; sleep 0.5"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
+        ids.add(r.stdout.decode().strip())
+    seen = {}
+    for name, (proc, _) in watchers.items():
+        try:
+            out, _ = proc.popen.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.popen.kill()
+            out, _ = proc.popen.communicate()
+        seen[name] = sorted(json.loads(line)["TargetInstance"]["LogonId"] for line in out.decode().splitlines() if line)
+        rep.check(proc.popen.returncode == 0, "local watch: the %s watcher ends after %d events" % (name, WATCH_LOGINS),
+                  proc.popen.returncode)  # fmt: skip
+    rep.check(seen["socket"] == seen["direct"] == sorted(ids),
+              "local watch: through the socket and --direct, the creations of exactly the %d logins" % WATCH_LOGINS,
+              {"logins": sorted(ids), **seen})  # fmt: skip
+
+
 def run(live, rep, lm, harness):
     srv = LocalServe(live, lm)
     ready = wait_for(lambda: srv.count("local queries on") > 0 or srv.proc.popen.poll() is not None, 20, 0.1)
@@ -120,6 +173,9 @@ def run(live, rep, lm, harness):
               {"socket": a, "direct": b})  # fmt: skip
     rep.check(srv.count(not_served) > before, "local plain: the server did not answer her (%s)" % not_served,
               services.log_tail(srv.log_path))  # fmt: skip
+
+    # watch
+    part_watch(live, rep, lm, srv)
 
     # churn
     rounds = srv.count("reconciled the process table")
