@@ -397,7 +397,13 @@ impl Writer {
         let mut current = Vec::new();
         for class in &self.classes {
             let (mut found, mut warnings) = (Vec::new(), Vec::new());
-            host.instances_for(class, None, &mut found, &mut warnings);
+            host.instances_for(
+                class,
+                &linmgmt_engine::Wanted::All,
+                None,
+                &mut found,
+                &mut warnings,
+            );
             for w in warnings {
                 tracing::debug!("event log scan: {w}");
             }

@@ -18,7 +18,7 @@ pub use assoc::AssocOutput;
 pub use error::EngineError;
 pub(crate) use keys::resolve_keys;
 pub use memory::MemoryProvider;
-pub use provider::{Provider, Warning};
+pub use provider::{Provider, Wanted, Warning};
 
 use linmgmt_cim::{
     ClassDef, Instance, KeyValue, Name, ObjectPath, ScalarType, SystemContext, WbemStatus,
@@ -153,6 +153,17 @@ impl Engine {
         class: &str,
         deep: bool,
     ) -> Result<Answer<Vec<Instance>>, EngineError> {
+        self.instances_with(namespace, class, deep, &Wanted::All)
+    }
+
+    /// [`Engine::instances`] with only the `wanted` properties sure to be filled.
+    fn instances_with(
+        &self,
+        namespace: &str,
+        class: &str,
+        deep: bool,
+        wanted: &Wanted,
+    ) -> Result<Answer<Vec<Instance>>, EngineError> {
         let ns = self.namespace(namespace)?;
         let root = self.class(namespace, class)?;
         let mut classes = vec![root];
@@ -165,7 +176,7 @@ impl Engine {
             for provider in &self.providers {
                 if provider.serves(ns.name(), &class.name) {
                     self.check_deadline()?;
-                    provider.instances(class, &mut instances, &mut warnings);
+                    provider.instances(class, wanted, &mut instances, &mut warnings);
                 }
             }
         }
@@ -243,7 +254,12 @@ impl Engine {
         let Answer {
             value: all,
             warnings,
-        } = self.instances(namespace, class.name.as_str(), true)?;
+        } = self.instances_with(
+            namespace,
+            class.name.as_str(),
+            true,
+            &wanted(q, &projection),
+        )?;
         let selected: Vec<usize> = projection
             .columns
             .iter()
@@ -325,6 +341,24 @@ impl Engine {
             )),
         }
     }
+}
+
+/// What a query reads: every property for `SELECT *`, else the selected ones and those its
+/// WHERE clause tests.
+fn wanted(q: &SelectQuery, projection: &Projection) -> Wanted {
+    if projection.all {
+        return Wanted::All;
+    }
+    let mut names: Vec<Name> = (projection.columns.iter())
+        .filter_map(|c| match c {
+            Column::Property { name, .. } => Some(name.clone()),
+            Column::System(_) => None,
+        })
+        .collect();
+    if let Some(clause) = &q.where_clause {
+        clause.for_each_property(&mut |p| names.extend(p.parts.first().map(|i| i.name.clone())));
+    }
+    Wanted::Only(names)
 }
 
 /// `path` with its reference keys written as relative paths: a reference names the same

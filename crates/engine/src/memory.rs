@@ -1,7 +1,7 @@
 //! An in-memory provider: fixed instances, for tests and for static data such as the
 //! interop namespace's object manager.
 
-use crate::{Provider, Warning};
+use crate::{Provider, Wanted, Warning};
 use linmgmt_cim::{ClassDef, Instance, Name};
 use std::sync::Arc;
 
@@ -34,6 +34,7 @@ impl Provider for MemoryProvider {
     fn instances(
         &self,
         class: &Arc<ClassDef>,
+        _wanted: &Wanted,
         out: &mut Vec<Instance>,
         _warnings: &mut Vec<Warning>,
     ) {

@@ -17,15 +17,39 @@ impl fmt::Display for Warning {
     }
 }
 
+/// The properties a request reads of a class's instances. A provider may leave the others
+/// NULL when that saves work (the engine drops them before anyone sees them); keys are
+/// always filled, since paths are made of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Wanted {
+    /// Every property: enumerations, `GetInstance`, associations, events.
+    #[default]
+    All,
+    /// Only these: a query's select list and what its WHERE clause reads.
+    Only(Vec<Name>),
+}
+
+impl Wanted {
+    /// Whether the request reads `property`.
+    pub fn includes(&self, property: &str) -> bool {
+        match self {
+            Wanted::All => true,
+            Wanted::Only(names) => names.iter().any(|n| n.is(property)),
+        }
+    }
+}
+
 /// A source of instances for some classes.
 pub trait Provider: Send + Sync {
     /// Whether this provider fills `class` (exactly that class, not its subclasses) in `namespace`.
     fn serves(&self, namespace: &str, class: &Name) -> bool;
 
-    /// Appends the instances of `class` to `out`, and a warning per cause of missing data.
+    /// Appends the instances of `class` to `out`, and a warning per cause of missing data;
+    /// properties not [wanted](Wanted) may be left NULL.
     fn instances(
         &self,
         class: &Arc<ClassDef>,
+        wanted: &Wanted,
         out: &mut Vec<Instance>,
         warnings: &mut Vec<Warning>,
     );

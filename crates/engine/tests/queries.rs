@@ -4,7 +4,7 @@
 //! (`linmgmt_test_support::golden`).
 
 use linmgmt_cim::{SystemContext, WbemStatus};
-use linmgmt_engine::{Engine, MemoryProvider, QueryOutput};
+use linmgmt_engine::{Engine, MemoryProvider, QueryOutput, Wanted};
 use linmgmt_render::{Format, RenderOptions, render, render_classes};
 use linmgmt_schema::Repository;
 use linmgmt_test_support::golden::{Goldens, cases};
@@ -207,11 +207,12 @@ impl linmgmt_engine::Provider for Slow {
     fn instances(
         &self,
         class: &Arc<linmgmt_cim::ClassDef>,
+        wanted: &linmgmt_engine::Wanted,
         out: &mut Vec<linmgmt_cim::Instance>,
         warnings: &mut Vec<linmgmt_engine::Warning>,
     ) {
         std::thread::sleep(self.1);
-        self.0.instances(class, out, warnings);
+        self.0.instances(class, wanted, out, warnings);
     }
 }
 
@@ -242,4 +243,95 @@ fn a_deadline_that_passes_during_a_query_stops_its_evaluation() {
     assert_eq!(err.status, WbemStatus::TimedOut, "{err}");
     let in_time = engine.with_deadline(Instant::now() + pause * 20);
     assert!(in_time.query("root/cimv2", query).is_ok());
+}
+
+/// A provider that records what each request wanted of it.
+struct Recording(MemoryProvider, std::sync::Mutex<Vec<Wanted>>);
+
+impl linmgmt_engine::Provider for Recording {
+    fn serves(&self, namespace: &str, class: &linmgmt_cim::Name) -> bool {
+        self.0.serves(namespace, class)
+    }
+
+    fn instances(
+        &self,
+        class: &Arc<linmgmt_cim::ClassDef>,
+        wanted: &Wanted,
+        out: &mut Vec<linmgmt_cim::Instance>,
+        warnings: &mut Vec<linmgmt_engine::Warning>,
+    ) {
+        self.1.lock().unwrap().push(wanted.clone());
+        self.0.instances(class, wanted, out, warnings);
+    }
+}
+
+#[test]
+fn providers_are_told_which_properties_a_query_reads() {
+    let repo = Arc::new(Repository::builtin().expect("schema loads"));
+    let text = include_str!("../test_data/instances.mof");
+    let instances = repo
+        .instantiate("root/cimv2", "instances.mof", text)
+        .expect("instances load");
+    let recording = Arc::new(Recording(
+        MemoryProvider::new(instances),
+        Default::default(),
+    ));
+    let mut engine = Engine::new(
+        repo,
+        SystemContext {
+            server: "HOST".into(),
+        },
+        CompileOptions::default(),
+    );
+    engine.register(recording.clone());
+    let names = |list: &[&str]| Wanted::Only(list.iter().map(|&n| n.into()).collect());
+    let check = |request: &dyn Fn(&Engine), expected: Wanted| {
+        request(&engine);
+        let seen = std::mem::take(&mut *recording.1.lock().unwrap());
+        assert!(!seen.is_empty(), "the provider was asked");
+        assert!(
+            seen.iter().all(|w| *w == expected),
+            "{seen:?} ≠ {expected:?}"
+        );
+    };
+    let query = |q: &'static str| move |e: &Engine| drop(e.query("root/cimv2", q).expect(q));
+    check(&query("SELECT * FROM Win32_LogonSession"), Wanted::All);
+    check(
+        &query("SELECT LogonId, LogonType FROM Win32_LogonSession"),
+        names(&["LogonId", "LogonType"]),
+    );
+    // The WHERE clause's properties are read too, though not shown.
+    check(
+        &query(
+            "SELECT LogonId FROM Win32_LogonSession WHERE Caption LIKE '%10.0%' OR NOT LogonType = 2",
+        ),
+        names(&["LogonId", "Caption", "LogonType"]),
+    );
+    // System properties need only the keys, which are always filled.
+    check(&query("SELECT __PATH FROM Win32_LogonSession"), names(&[]));
+    check(
+        &|e: &Engine| {
+            drop(
+                e.get("root/cimv2", r#"Win32_LogonSession.LogonId="3""#)
+                    .unwrap(),
+            )
+        },
+        Wanted::All,
+    );
+    check(
+        &query(r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="3"}"#),
+        Wanted::All,
+    );
+    // What a projection leaves out is not shown, whatever the provider filled.
+    let answer = engine
+        .query(
+            "root/cimv2",
+            "SELECT LogonId FROM Win32_LogonSession WHERE LogonType = 10",
+        )
+        .unwrap();
+    let QueryOutput::Instances(set) = answer.value else {
+        panic!("instances")
+    };
+    assert_eq!(set.instances.len(), 1);
+    assert!(set.instances[0].get("AuthenticationPackage").is_none());
 }

@@ -34,7 +34,13 @@ fn sessions(n: u32) -> Vec<Instance> {
         .expect("class")
         .clone();
     let (mut out, mut warnings) = (Vec::new(), Vec::new());
-    host.instances_for(&class, None, &mut out, &mut warnings);
+    host.instances_for(
+        &class,
+        &linmgmt_engine::Wanted::All,
+        None,
+        &mut out,
+        &mut warnings,
+    );
     out
 }
 

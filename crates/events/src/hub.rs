@@ -504,7 +504,13 @@ fn scan(
             .entry(key)
             .or_insert_with(|| {
                 let (mut out, mut warnings) = (Vec::new(), Vec::new());
-                host.instances_for(class, viewer, &mut out, &mut warnings);
+                host.instances_for(
+                    class,
+                    &linmgmt_engine::Wanted::All,
+                    viewer,
+                    &mut out,
+                    &mut warnings,
+                );
                 (out.into(), warnings)
             })
             .clone()

@@ -44,7 +44,13 @@ fn observe(sub: &mut Subscription, fixture: &Fixture, t: Timestamp) -> Vec<Insta
     );
     let mut events = sub.observe(t, &mut |class| {
         let (mut out, mut warnings) = (Vec::new(), Vec::new());
-        host.instances_for(class, None, &mut out, &mut warnings);
+        host.instances_for(
+            class,
+            &linmgmt_engine::Wanted::All,
+            None,
+            &mut out,
+            &mut warnings,
+        );
         out.into()
     });
     events.extend(sub.due(t));

@@ -13,6 +13,7 @@ pub mod related;
 mod server;
 mod viewer;
 
+pub use linmgmt_engine::Wanted;
 pub use logon::{LogonFacts, STARTING_AT_MOST, SessionStatus, logon_sessions, logon_type};
 pub use server::{ServerFacts, server_sessions, session_type};
 pub use viewer::UserView;
@@ -210,12 +211,15 @@ pub fn summarize(warnings: &[linmgmt_sources::Warning]) -> Vec<Warning> {
         .collect()
 }
 
-/// How much of the host a class needs. Depths form a small lattice: `Sessions` is below
-/// all; `Processes` (every process's details and counters) and `Servers` (Samba and the
-/// sessions' open files) are independent; `Everything` is both. A scan serves every depth
-/// it [covers](Depth::covers).
+/// How much of the host a class needs. Depths form a small lattice: `Bare` is below all,
+/// then `Sessions`; `Processes` (every process's details and counters) and `Servers` (Samba
+/// and the sessions' open files) are independent; `Everything` is both. A scan serves
+/// every depth it [covers](Depth::covers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Depth {
+    /// Sessions without their connections (no sshd fds, TCP tables or sshd logs): what a
+    /// query of logon sessions that shows no origin needs (`SELECT LogonId, LogonType`).
+    Bare,
     /// Audit sessions, utmp, logind, accounts: logon sessions and their users.
     Sessions,
     /// Also every process's command line, executable and counters: `Win32_Process`.
@@ -229,7 +233,10 @@ pub enum Depth {
 impl Depth {
     /// Whether a scan at this depth has what `need` needs.
     pub fn covers(self, need: Depth) -> bool {
-        self == need || self == Depth::Everything || need == Depth::Sessions
+        self == need
+            || self == Depth::Everything
+            || need == Depth::Bare
+            || (need == Depth::Sessions && self != Depth::Bare)
     }
 
     /// The least depth that covers both.
@@ -244,11 +251,12 @@ impl Depth {
     }
 
     /// Every depth, deepest first.
-    const ALL: [Depth; 4] = [
+    const ALL: [Depth; 5] = [
         Depth::Everything,
         Depth::Servers,
         Depth::Processes,
         Depth::Sessions,
+        Depth::Bare,
     ];
 
     fn reads_every_process(self) -> bool {
@@ -272,6 +280,11 @@ const CLASSES: &[(&str, Depth)] = &[
     ("Win32_ConnectionShare", Depth::Servers),
 ];
 
+/// The properties of `Win32_LogonSession` that tell where a session came from (the
+/// client's address, in the caption) or how it authenticated (sshd's method, from its log
+/// by the client's address and port): without them, a scan need not join connections.
+const NEED_CONNECTIONS: [&str; 3] = ["Caption", "Name", "AuthenticationPackage"];
+
 /// How deep a scan `class` needs, if the host provider fills it.
 pub fn depth_of(class: &str) -> Option<Depth> {
     CLASSES
@@ -290,7 +303,7 @@ pub struct HostProvider {
     runner: Box<dyn CommandRunner>,
     time_zone: TimeZone,
     now: jiff::Timestamp,
-    scans: [OnceLock<Scan>; 4],
+    scans: [OnceLock<Scan>; 5],
     /// The live process table, when the process serves several requests (`serve`,
     /// `watch`): session scans take their processes from it instead of reading `/proc`.
     live: Option<Arc<LiveProcesses>>,
@@ -358,6 +371,12 @@ impl HostProvider {
         }
         self.scans[depth as usize].get_or_init(|| {
             let options = match depth {
+                Depth::Bare => ScanOptions {
+                    smbstatus: SmbStatusMode::Never,
+                    terminal_idle: false,
+                    connections: false,
+                    ..self.options.clone()
+                },
                 Depth::Sessions => ScanOptions {
                     smbstatus: SmbStatusMode::Never,
                     terminal_idle: false,
@@ -418,7 +437,8 @@ impl HostProvider {
             // The join runs now only when its answers are to be recorded (as root);
             // otherwise it waits for a class that needs it, as before.
             let logons = OnceLock::new();
-            if linmgmt_sources::state::may_write() {
+            // A bare scan does not know the sessions' origins: it leaves the record alone.
+            if depth != Depth::Bare && linmgmt_sources::state::may_write() {
                 let facts = logon_sessions(&snap.items);
                 remember(&self.root, &mut snap, &facts, self.now);
                 let _ = logons.set(facts);
@@ -486,10 +506,11 @@ impl Provider for HostProvider {
     fn instances(
         &self,
         class: &Arc<ClassDef>,
+        wanted: &Wanted,
         out: &mut Vec<Instance>,
         warnings: &mut Vec<Warning>,
     ) {
-        self.instances_for(class, None, out, warnings);
+        self.instances_for(class, wanted, None, out, warnings);
     }
 }
 
@@ -501,6 +522,7 @@ impl HostProvider {
     pub fn instances_for(
         &self,
         class: &Arc<ClassDef>,
+        wanted: &Wanted,
         viewer: Option<&str>,
         out: &mut Vec<Instance>,
         warnings: &mut Vec<Warning>,
@@ -508,7 +530,9 @@ impl HostProvider {
         let Some(&(name, depth)) = CLASSES.iter().find(|(c, _)| class.name.is(c)) else {
             return;
         };
-        let scan = self.scan(depth);
+        let bare =
+            name == "Win32_LogonSession" && !NEED_CONNECTIONS.iter().any(|p| wanted.includes(p));
+        let scan = self.scan(if bare { Depth::Bare } else { depth });
         warnings.extend(summarize(&scan.snapshot.warnings));
         let snap = &scan.snapshot.items;
         let host = snap.hostname.as_deref().unwrap_or("localhost");
@@ -565,9 +589,10 @@ mod depth_tests {
 
     #[test]
     fn depths_form_a_lattice() {
-        let all = [Sessions, Processes, Servers, Everything];
+        let all = [Bare, Sessions, Processes, Servers, Everything];
         for a in all {
-            assert!(a.covers(a) && a.covers(Sessions) && Everything.covers(a));
+            assert!(a.covers(a) && a.covers(Bare) && Everything.covers(a));
+            assert_eq!(a.covers(Sessions), a != Bare);
             for b in all {
                 let u = a.union(b);
                 assert!(u.covers(a) && u.covers(b), "{a:?} ∪ {b:?} = {u:?}");

@@ -563,16 +563,16 @@ fn audit_session(snap: &Snapshot, joins: &Joins<'_>, audit: &AuditSession) -> Lo
     let (origin, remember) = match record {
         Some(r) if r.basis >= basis => {
             // Description names where the facts came from: the record's sources, so that
-            // it does not change either when sshd goes (`state` for a record without them).
-            if r.basis > basis {
-                let recorded: BTreeSet<&'static str> = (r.sources.iter())
-                    .filter_map(|s| SOURCE_NAMES.iter().find(|n| **n == s.as_str()).copied())
-                    .collect();
-                sources = if recorded.is_empty() {
-                    ["audit", "state"].into_iter().collect()
-                } else {
-                    recorded
-                };
+            // it does not change either when sshd goes, or as later scans skip sources
+            // the record makes moot (the environment of its processes); `state` for a
+            // record without them.
+            let recorded: BTreeSet<&'static str> = (r.sources.iter())
+                .filter_map(|s| SOURCE_NAMES.iter().find(|n| **n == s.as_str()).copied())
+                .collect();
+            if !recorded.is_empty() {
+                sources = recorded;
+            } else if r.basis > basis {
+                sources = ["audit", "state"].into_iter().collect();
             }
             (fill_from(r, &current), None)
         }

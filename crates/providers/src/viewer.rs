@@ -4,7 +4,7 @@
 
 use crate::HostProvider;
 use linmgmt_cim::{ClassDef, Instance, Name};
-use linmgmt_engine::{Provider, Warning};
+use linmgmt_engine::{Provider, Wanted, Warning};
 use std::sync::Arc;
 
 /// A [`HostProvider`] restricted to one Unix user ([`HostProvider::instances_for`] with a
@@ -32,10 +32,11 @@ impl Provider for UserView {
     fn instances(
         &self,
         class: &Arc<ClassDef>,
+        wanted: &Wanted,
         out: &mut Vec<Instance>,
         warnings: &mut Vec<Warning>,
     ) {
         self.host
-            .instances_for(class, Some(&self.user), out, warnings);
+            .instances_for(class, wanted, Some(&self.user), out, warnings);
     }
 }

@@ -41,7 +41,13 @@ fn run(root: &FixtureRoot) -> String {
             let class = ns.class(name).expect("class").clone();
             let mut found = Vec::new();
             let mut w = Vec::new();
-            host.instances_for(&class, viewer, &mut found, &mut w);
+            host.instances_for(
+                &class,
+                &linmgmt_engine::Wanted::All,
+                viewer,
+                &mut found,
+                &mut w,
+            );
             assert!(
                 w.iter().all(|w| !w.message.starts_with("internal")),
                 "{name} fits the schema: {w:?}"

@@ -71,7 +71,13 @@ fn run(fixture: &Fixture) -> String {
         let class = ns.class(name).expect("class").clone();
         let mut found = Vec::new();
         let mut w = Vec::new();
-        host.instances_for(&class, None, &mut found, &mut w);
+        host.instances_for(
+            &class,
+            &linmgmt_engine::Wanted::All,
+            None,
+            &mut found,
+            &mut w,
+        );
         assert!(
             w.iter().all(|w| !w.message.starts_with("internal")),
             "{name} fits the schema: {w:?}"
@@ -97,15 +103,125 @@ fn fixture_goldens() {
     let mut goldens = Goldens::new();
     for path in cases(&dir, "fixture") {
         let text = std::fs::read_to_string(&path).expect("read");
-        // Leading `#` lines describe the fixture; the DSL starts at the first `//-`.
-        let body: String = text
-            .lines()
-            .skip_while(|l| l.starts_with('#'))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        goldens.check(&path.with_extension("out"), &run(&Fixture::parse(&body)));
+        goldens.check(&path.with_extension("out"), &run(&fixture(&text)));
     }
     goldens.finish(6);
+}
+
+/// A fixture file's DSL: leading `#` lines describe the fixture, the DSL starts at the
+/// first `//-`.
+fn fixture(text: &str) -> Fixture {
+    let body: String = text
+        .lines()
+        .skip_while(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    Fixture::parse(&body)
+}
+
+/// Every fixture, by file name.
+fn fixtures() -> Vec<(String, Fixture)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data");
+    let found: Vec<_> = cases(&dir, "fixture")
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).expect("read");
+            (path.display().to_string(), fixture(&text))
+        })
+        .collect();
+    assert!(found.len() >= 11, "the fixtures are there");
+    found
+}
+
+/// A query's rows as `__RELPATH` and the named columns' values, sorted.
+fn rows(engine: &linmgmt_engine::Engine, query: &str, columns: &[&str]) -> Vec<String> {
+    let answer = engine.query("root/cimv2", query).expect(query);
+    let linmgmt_engine::QueryOutput::Instances(set) = answer.value else {
+        panic!("{query}: instances")
+    };
+    let mut rows: Vec<String> = (set.instances.iter())
+        .map(|i| {
+            let values: Vec<String> = (columns.iter())
+                .map(|c| format!("{c}={:?}", i.get(c)))
+                .collect();
+            format!("{:?} {}", i.path(), values.join(" "))
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// A query that shows only some properties of logon sessions answers exactly what
+/// `SELECT *` answers for them, on every fixture, though it scans less when it shows no
+/// origin (each query gets its own provider and root, so that no deeper scan answers for it).
+#[test]
+fn projected_logon_queries_answer_as_select_star_does() {
+    let cases: [(&[&str], &str); 7] = [
+        (&["LogonId", "LogonType"], ""),
+        (
+            &[
+                "LogonId",
+                "StartTime",
+                "Status",
+                "Description",
+                "InstallDate",
+            ],
+            "",
+        ),
+        (
+            &["LogonId", "LogonType"],
+            "WHERE LogonType = 10 OR LogonType = 3",
+        ),
+        (&["LogonId"], "WHERE AuthenticationPackage LIKE 'sshd/%'"),
+        (
+            &["Caption", "AuthenticationPackage"],
+            "WHERE Status <> 'Degraded'",
+        ),
+        (&["LogonId", "Caption"], ""),
+        (&["Name"], "WHERE LogonType = 3"),
+    ];
+    let mut compared = 0;
+    for (name, fixture) in fixtures() {
+        let whole = fixture.build();
+        for (columns, clause) in cases {
+            let star = format!("SELECT * FROM Win32_LogonSession {clause}");
+            let some = format!(
+                "SELECT {} FROM Win32_LogonSession {clause}",
+                columns.join(", ")
+            );
+            // A root of its own for each projection: a full scan as root records what it
+            // learned of the sessions there, which a later bare scan would find.
+            let expected = rows(&common::engine(&whole, None), &star, columns);
+            let got = rows(&common::engine(&fixture.build(), None), &some, columns);
+            assert_eq!(got, expected, "{name}: {some}");
+            compared += expected.len();
+        }
+    }
+    assert!(compared > 50, "sessions compared: {compared}");
+}
+
+/// What a bare scan leaves out: sshd's sockets, addresses and log; a sessions scan of the
+/// same host has them.
+#[test]
+fn a_bare_scan_joins_no_connections() {
+    let (_, fixture) = (fixtures().into_iter())
+        .find(|(name, _)| name.ends_with("01_ssh_pty.fixture"))
+        .expect("the ssh fixture");
+    let built = fixture.build();
+    let bare = common::host(&built);
+    let bare = &bare.snapshot(linmgmt_providers::Depth::Bare).items;
+    let full = common::host(&built);
+    let full = &full.snapshot(linmgmt_providers::Depth::Sessions).items;
+    assert!(!full.ssh.is_empty() && full.ssh.iter().all(|c| c.peer.is_some()));
+    assert!(!full.ssh_auth.is_empty() && !full.tcp_by_pid.is_empty());
+    assert_eq!(bare.ssh.len(), full.ssh.len(), "the same connections");
+    assert!(
+        bare.ssh
+            .iter()
+            .all(|c| c.peer.is_none() && c.socket_inode.is_none())
+    );
+    assert!(bare.ssh_auth.is_empty() && bare.tcp_by_pid.is_empty());
+    assert!(bare.processes.iter().all(|p| p.fds.is_none()), "no fd read");
 }
 
 #[test]

@@ -100,7 +100,13 @@ fn session_events(name: &str) -> Vec<SessionEvent> {
         for sub in &mut subs {
             let events = sub.observe(t, &mut |class| {
                 let (mut found, mut warnings) = (Vec::new(), Vec::new());
-                host.instances_for(class, None, &mut found, &mut warnings);
+                host.instances_for(
+                    class,
+                    &linmgmt_providers::Wanted::All,
+                    None,
+                    &mut found,
+                    &mut warnings,
+                );
                 found.into()
             });
             if i == 0 {

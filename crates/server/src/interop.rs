@@ -71,13 +71,19 @@ mod tests {
         use linmgmt_engine::Provider;
         p.instances(
             ns.class("CIM_ObjectManager").unwrap(),
+            &linmgmt_engine::Wanted::All,
             &mut out,
             &mut warnings,
         );
         assert_eq!(out.len(), 1);
         assert!(out[0].path().is_some(), "all keys set");
         out.clear();
-        p.instances(ns.class("CIM_Namespace").unwrap(), &mut out, &mut warnings);
+        p.instances(
+            ns.class("CIM_Namespace").unwrap(),
+            &linmgmt_engine::Wanted::All,
+            &mut out,
+            &mut warnings,
+        );
         let names: Vec<String> = out
             .iter()
             .map(|i| i.get("Name").unwrap().to_string())

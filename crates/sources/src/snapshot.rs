@@ -100,6 +100,11 @@ pub struct ScanOptions {
     /// Read the access times of the sessions' terminals (a `stat` each: idle times of
     /// server sessions and the overview; logon sessions have none).
     pub terminal_idle: bool,
+    /// Join sshd's (and smbd's) processes to their TCP connections — their fd directories,
+    /// the TCP table or sock_diag dump — and read sshd's logs for the authentication
+    /// methods. Off, SSH connections have no addresses and no method: for queries that show
+    /// neither (`SELECT LogonId, LogonType`).
+    pub connections: bool,
 }
 
 impl Default for ScanOptions {
@@ -122,6 +127,7 @@ impl Default for ScanOptions {
             sock_diag: true,
             nss: true,
             terminal_idle: true,
+            connections: true,
         }
     }
 }
@@ -349,7 +355,8 @@ pub fn scan_with(
             });
             // The dump (the kernel walks its whole socket hash: 1–2 ms) only when some
             // socket will be joined; known up front when the processes are.
-            let joins_sockets = processes.as_deref().is_none_or(has_connections);
+            let joins_sockets =
+                opts.connections && processes.as_deref().is_none_or(has_connections);
             let diag_job = (root.is_host() && opts.sock_diag && joins_sockets)
                 .then(|| scope.spawn(crate::read::sock_diag::dump_tcp_collected));
             let logind_job = scope.spawn(|| {
@@ -439,8 +446,8 @@ pub fn scan_with(
     for p in processes.iter_mut() {
         let pid = p.pid();
         let wanted = smb_pids.contains(&pid)
-            || is_monitor(&pid)
-            || (is_child(&pid) && !monitored_child(&pid));
+            || (opts.connections && is_monitor(&pid))
+            || (opts.connections && is_child(&pid) && !monitored_child(&pid));
         let in_session = opts.session_open_files && p.sessionid.is_some() && p.stat.state != 'Z';
         if wanted || opts.open_files || in_session {
             join(p, &mut w, &mut tcp_by_pid, wanted);
@@ -448,7 +455,7 @@ pub fn scan_with(
     }
     for p in processes.iter_mut() {
         let pid = p.pid();
-        if monitored_child(&pid) && !tcp_by_pid.contains_key(&p.ppid()) {
+        if opts.connections && monitored_child(&pid) && !tcp_by_pid.contains_key(&p.ppid()) {
             join(p, &mut w, &mut tcp_by_pid, true);
         }
     }
@@ -494,7 +501,7 @@ pub fn scan_with(
     let utmp = read_utmp_sessions(root, opts, &processes, &index, &mut w);
     // The method of each connection, and of logins whose sshd is gone (by the client port
     // their environment names).
-    let ssh_auth = if ssh.is_empty() && clues.ssh_env.is_empty() {
+    let ssh_auth = if !opts.connections || (ssh.is_empty() && clues.ssh_env.is_empty()) {
         Vec::new()
     } else {
         crate::read::read_sshd_logs(root, &opts.sshd_logs).into_items(&mut w)
