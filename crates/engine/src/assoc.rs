@@ -9,7 +9,7 @@
 //! enumerating each result class once and looking paths up in a hash map, so a session
 //! with 10,000 processes costs two enumerations and 10,000 look-ups.
 
-use crate::{Answer, Engine, EngineError, resolve_keys};
+use crate::{Answer, Engine, EngineError, Wanted, resolve_keys};
 use linmgmt_cim::{ClassDef, Instance, KeyValue, ObjectPath, ScalarType, Value, WbemStatus};
 use linmgmt_schema::Namespace;
 use linmgmt_wql::AssocQuery;
@@ -164,8 +164,21 @@ impl Engine {
         let source = resolve_keys(q.path.node.clone(), source_class)
             .map_err(|e| e.with_span(q.path.span))?;
         let mut warnings = Vec::new();
+        // What is read of each class: only the references of the associations when what is
+        // shown is their far ends or names, and only the keys of the objects when what is
+        // shown is their names.
+        let names_only = q.keys_only || q.class_defs_only;
+        let keys = Wanted::Only(Vec::new());
+        let links_wanted = |class: &ClassDef| {
+            if associators || names_only {
+                Wanted::Only(class.references().map(|p| p.name.clone()).collect())
+            } else {
+                Wanted::All
+            }
+        };
+        let targets_wanted = if names_only { &keys } else { &Wanted::All };
         // WMI answers WBEM_E_NOT_FOUND for a source that does not exist.
-        let found = self.get_path(namespace, &source)?;
+        let found = self.get_path_with(namespace, &source, &keys)?;
         warnings.extend(found.warnings);
         let source_class_name = found.value.class_name().clone();
 
@@ -188,7 +201,8 @@ impl Engine {
             if role_indexes.is_empty() {
                 continue;
             }
-            let answer = self.instances(namespace, class.name.as_str(), false)?;
+            let answer =
+                self.instances_with(namespace, class.name.as_str(), false, &links_wanted(class))?;
             warnings.extend(answer.warnings);
             self.check_deadline()?;
             for inst in answer.value {
@@ -267,7 +281,12 @@ impl Engine {
         for (target, key) in targets.iter().zip(&target_keys) {
             let class_key = target.class.as_str().to_ascii_lowercase();
             if !resolved.contains_key(&class_key) {
-                let by_key = match self.instances(namespace, target.class.as_str(), true) {
+                let by_key = match self.instances_with(
+                    namespace,
+                    target.class.as_str(),
+                    true,
+                    targets_wanted,
+                ) {
                     Ok(answer) => {
                         warnings.extend(answer.warnings);
                         answer

@@ -37,6 +37,16 @@ impl Wanted {
             Wanted::Only(names) => names.iter().any(|n| n.is(property)),
         }
     }
+
+    /// Whether only `class`'s keys are wanted (the paths of the instances).
+    pub fn keys_only(&self, class: &ClassDef) -> bool {
+        match self {
+            Wanted::All => false,
+            Wanted::Only(names) => names
+                .iter()
+                .all(|n| class.property(n.as_str()).is_some_and(|p| p.is_key())),
+        }
+    }
 }
 
 /// A source of instances for some classes.

@@ -245,8 +245,8 @@ fn a_deadline_that_passes_during_a_query_stops_its_evaluation() {
     assert!(in_time.query("root/cimv2", query).is_ok());
 }
 
-/// A provider that records what each request wanted of it.
-struct Recording(MemoryProvider, std::sync::Mutex<Vec<Wanted>>);
+/// A provider that records what each request wanted of it, by class.
+struct Recording(MemoryProvider, std::sync::Mutex<Vec<(String, Wanted)>>);
 
 impl linmgmt_engine::Provider for Recording {
     fn serves(&self, namespace: &str, class: &linmgmt_cim::Name) -> bool {
@@ -260,13 +260,14 @@ impl linmgmt_engine::Provider for Recording {
         out: &mut Vec<linmgmt_cim::Instance>,
         warnings: &mut Vec<linmgmt_engine::Warning>,
     ) {
-        self.1.lock().unwrap().push(wanted.clone());
+        let asked = (class.name.to_string(), wanted.clone());
+        self.1.lock().unwrap().push(asked);
         self.0.instances(class, wanted, out, warnings);
     }
 }
 
 #[test]
-fn providers_are_told_which_properties_a_query_reads() {
+fn providers_are_told_which_properties_a_request_reads() {
     let repo = Arc::new(Repository::builtin().expect("schema loads"));
     let text = include_str!("../test_data/instances.mof");
     let instances = repo
@@ -284,43 +285,77 @@ fn providers_are_told_which_properties_a_query_reads() {
         CompileOptions::default(),
     );
     engine.register(recording.clone());
-    let names = |list: &[&str]| Wanted::Only(list.iter().map(|&n| n.into()).collect());
-    let check = |request: &dyn Fn(&Engine), expected: Wanted| {
-        request(&engine);
+    let only = |list: &[&str]| Wanted::Only(list.iter().map(|&n| n.into()).collect());
+    // The request, then what each class it asked for was asked with.
+    let check = |request: &str, expected: &[(&str, Wanted)]| {
+        let answer = if let Some(path) = request.strip_prefix("get ") {
+            engine.get("root/cimv2", path).map(drop)
+        } else {
+            engine.query("root/cimv2", request).map(drop)
+        };
+        answer.expect(request);
         let seen = std::mem::take(&mut *recording.1.lock().unwrap());
-        assert!(!seen.is_empty(), "the provider was asked");
-        assert!(
-            seen.iter().all(|w| *w == expected),
-            "{seen:?} ≠ {expected:?}"
-        );
+        for (class, wanted) in expected {
+            let asked: Vec<&Wanted> = (seen.iter())
+                .filter(|(c, _)| c.eq_ignore_ascii_case(class))
+                .map(|(_, w)| w)
+                .collect();
+            assert!(!asked.is_empty(), "{request}: {class} was asked for");
+            assert!(
+                asked.iter().all(|w| *w == wanted),
+                "{request}: {class}: {asked:?}"
+            );
+        }
     };
-    let query = |q: &'static str| move |e: &Engine| drop(e.query("root/cimv2", q).expect(q));
-    check(&query("SELECT * FROM Win32_LogonSession"), Wanted::All);
+    let session = "Win32_LogonSession";
     check(
-        &query("SELECT LogonId, LogonType FROM Win32_LogonSession"),
-        names(&["LogonId", "LogonType"]),
+        "SELECT * FROM Win32_LogonSession",
+        &[(session, Wanted::All)],
+    );
+    check(
+        "SELECT LogonId, LogonType FROM Win32_LogonSession",
+        &[(session, only(&["LogonId", "LogonType"]))],
     );
     // The WHERE clause's properties are read too, though not shown.
     check(
-        &query(
-            "SELECT LogonId FROM Win32_LogonSession WHERE Caption LIKE '%10.0%' OR NOT LogonType = 2",
-        ),
-        names(&["LogonId", "Caption", "LogonType"]),
+        "SELECT LogonId FROM Win32_LogonSession WHERE Caption LIKE '%10.0%' OR NOT LogonType = 2",
+        &[(session, only(&["LogonId", "Caption", "LogonType"]))],
     );
     // System properties need only the keys, which are always filled.
-    check(&query("SELECT __PATH FROM Win32_LogonSession"), names(&[]));
     check(
-        &|e: &Engine| {
-            drop(
-                e.get("root/cimv2", r#"Win32_LogonSession.LogonId="3""#)
-                    .unwrap(),
-            )
-        },
-        Wanted::All,
+        "SELECT __PATH FROM Win32_LogonSession",
+        &[(session, only(&[]))],
     );
     check(
-        &query(r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="3"}"#),
-        Wanted::All,
+        r#"get Win32_LogonSession.LogonId="3""#,
+        &[(session, Wanted::All)],
+    );
+    // Associations: the source's keys (does it exist?), the links' references, and the
+    // far ends whole, or only their keys when only their names are shown.
+    let links = only(&["Antecedent", "Dependent"]);
+    check(
+        r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="3"}"#,
+        &[
+            (session, only(&[])),
+            ("Win32_LoggedOnUser", links.clone()),
+            ("Win32_SessionProcess", links.clone()),
+            ("Win32_Process", Wanted::All),
+        ],
+    );
+    check(
+        r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="3"} WHERE KeysOnly"#,
+        &[
+            ("Win32_SessionProcess", links.clone()),
+            ("Win32_Process", only(&[])),
+        ],
+    );
+    check(
+        r#"REFERENCES OF {Win32_LogonSession.LogonId="3"}"#,
+        &[("Win32_SessionProcess", Wanted::All)],
+    );
+    check(
+        r#"REFERENCES OF {Win32_LogonSession.LogonId="3"} WHERE ClassDefsOnly"#,
+        &[("Win32_SessionProcess", links)],
     );
     // What a projection leaves out is not shown, whatever the provider filled.
     let answer = engine

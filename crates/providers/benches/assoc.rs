@@ -105,3 +105,13 @@ fn references_of_session(bencher: divan::Bencher) {
     assert_eq!(count(&engine, query), 10_003);
     bencher.bench(|| count(&engine, query));
 }
+
+/// The names only (CIM-XML AssociatorNames, `linmgmt query --associators`): the far
+/// ends are built with their keys alone.
+#[divan::bench(sample_count = 20)]
+fn associator_names_of_session(bencher: divan::Bencher) {
+    let engine = engine();
+    let query = r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="7"} WHERE KeysOnly"#;
+    assert_eq!(count(&engine, query), 10_003 + 1);
+    bencher.bench(|| count(&engine, query));
+}

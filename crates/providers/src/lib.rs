@@ -566,7 +566,7 @@ impl HostProvider {
             "Win32_Process" => {
                 let pids: Option<std::collections::HashSet<u32>> =
                     viewer.map(|_| logons.iter().flat_map(|f| f.pids.iter().copied()).collect());
-                related::processes(snap, pids.as_ref(), &ctx, class, w)
+                related::processes(snap, pids.as_ref(), wanted.keys_only(class), &ctx, class, w)
             }
             "Win32_ServerConnection" => related::server_connections(snap, viewer, class, w),
             "Win32_Share" => related::shares(snap, viewer, class, w),

@@ -127,10 +127,12 @@ fn kernel_worker_name(comm: &str) -> &str {
     }
 }
 
-/// `Win32_Process`: every process (or only `pids`), with what `/proc` tells truthfully.
+/// `Win32_Process`: every process (or only `pids`), with what `/proc` tells truthfully; only
+/// their keys (`Handle`) when `keys_only`.
 pub fn processes(
     snap: &Snapshot,
     pids: Option<&HashSet<u32>>,
+    keys_only: bool,
     ctx: &Context<'_>,
     class: &Arc<ClassDef>,
     w: &mut Vec<Warning>,
@@ -143,13 +145,16 @@ pub fn processes(
         .filter(|p| pids.is_none_or(|set| set.contains(&p.pid())))
         .map(|p| {
             let mut i = Instance::new(class.clone());
+            put(&mut i, "Handle", string(p.pid().to_string()), w);
+            if keys_only {
+                return i;
+            }
             let name = p
                 .exe
                 .as_ref()
                 .and_then(|e| e.file_name())
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| kernel_worker_name(&p.stat.comm).to_owned());
-            put(&mut i, "Handle", string(p.pid().to_string()), w);
             put(&mut i, "ProcessId", Some(Value::Uint32(p.pid())), w);
             put(&mut i, "ParentProcessId", Some(Value::Uint32(p.ppid())), w);
             put(&mut i, "Name", string(name.clone()), w);

@@ -289,3 +289,31 @@ fn a_user_sees_no_nfs_connections() {
     check(&e, "SELECT * FROM Win32_ConnectionShare", &[]);
     check(&e, "SELECT * FROM Win32_Share", &[]);
 }
+
+/// Names only (`KeysOnly`) read less of the far ends, and name exactly the objects the
+/// whole answer has, for every object of the fixture, each on a fresh provider (so that
+/// no whole answer is cached for it).
+#[test]
+fn names_only_name_what_the_whole_answer_has() {
+    let root = root();
+    let mut compared = 0;
+    for class in [
+        "Win32_LogonSession",
+        "Win32_UserAccount",
+        "Win32_Process",
+        "Win32_ServerSession",
+    ] {
+        for path in relpaths(&engine(&root, None), &format!("SELECT * FROM {class}")) {
+            for kind in ["ASSOCIATORS", "REFERENCES"] {
+                let whole = relpaths(&engine(&root, None), &format!("{kind} OF {{{path}}}"));
+                let names = relpaths(
+                    &engine(&root, None),
+                    &format!("{kind} OF {{{path}}} WHERE KeysOnly"),
+                );
+                assert_eq!(names, whole, "{kind} OF {path}");
+                compared += whole.len();
+            }
+        }
+    }
+    assert!(compared > 20, "objects compared: {compared}");
+}
