@@ -415,7 +415,9 @@ fn with_associators(
         let mut item = linmgmt_render::instance_to_json(inst, &names, ctx);
         let mut linked: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
         if let Some(path) = inst.path() {
-            let query = linmgmt_wql::AssocQuery::new(path);
+            // Counts and names: only the linked objects' keys are built.
+            let mut query = linmgmt_wql::AssocQuery::new(path);
+            query.keys_only = true;
             let answer = engine.associators(ns, &query).map_err(|e| fail(e, ""))?;
             write_warnings(&answer.warnings, err);
             if let linmgmt_engine::AssocOutput::Instances(found) = answer.value {

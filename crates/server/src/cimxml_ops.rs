@@ -104,12 +104,13 @@ fn source(object: &ObjectName) -> Source {
     }
 }
 
-fn association_filter(f: &cimxml::AssociationFilter) -> ops::AssociationFilter {
+fn association_filter(f: &cimxml::AssociationFilter, names_only: bool) -> ops::AssociationFilter {
     ops::AssociationFilter {
         assoc_class: f.assoc_class.clone(),
         result_class: f.result_class.clone(),
         role: f.role.clone(),
         result_role: f.result_role.clone(),
+        names_only,
     }
 }
 
@@ -235,7 +236,7 @@ fn run(
                 ns,
                 association_kind(*kind),
                 &source(object),
-                &association_filter(filter),
+                &association_filter(filter, *names_only),
                 warnings,
             )?;
             let out: String = items(&found, host, flags, false)
@@ -342,7 +343,7 @@ fn run(
                 ns,
                 association_kind(*kind),
                 &Source::Instance(loose(object)),
-                &association_filter(filter),
+                &association_filter(filter, *paths_only),
                 warnings,
             )?;
             let (shape, items) = if *paths_only {

@@ -82,6 +82,9 @@ pub struct AssociationFilter {
     pub result_class: Option<String>,
     pub role: Option<String>,
     pub result_role: Option<String>,
+    /// Only the objects' names are sent (AssociatorNames, ReferenceNames, path pulls):
+    /// the engine then builds only their keys.
+    pub names_only: bool,
 }
 
 /// What a query or association operation found.
@@ -302,6 +305,8 @@ fn association_wql(
     }
     if schema {
         clauses.push("SchemaOnly".to_owned());
+    } else if filter.names_only {
+        clauses.push("KeysOnly".to_owned());
     }
     if !clauses.is_empty() {
         wql.push_str(" WHERE ");

@@ -686,6 +686,7 @@ fn enumerate(
                 result_class: a.result_class.clone(),
                 role: a.role.clone(),
                 result_role: a.result_role.clone(),
+                names_only: false,
             };
             let found = ops::association(
                 engine,
