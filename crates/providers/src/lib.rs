@@ -413,7 +413,11 @@ impl HostProvider {
                 &options,
                 self.runner.as_ref(),
                 self.now,
-                linmgmt_sources::Known { processes, samba },
+                linmgmt_sources::Known {
+                    processes,
+                    samba,
+                    files: self.live.as_ref().map(|l| l.files()),
+                },
             );
             snap.warnings.extend(model_warnings);
             if let Some(live) = live

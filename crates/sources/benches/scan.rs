@@ -65,6 +65,7 @@ fn sessions_10k_from_the_live_table(bencher: divan::Bencher) {
         let known = linmgmt_sources::Known {
             processes: Some(processes),
             samba: None,
+            files: Some(live.files()),
         };
         linmgmt_sources::scan_with(fx.root(), &opts, &runner, now(), known)
     });

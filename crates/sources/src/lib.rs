@@ -27,6 +27,7 @@
 pub mod command;
 pub mod identity;
 pub mod joins;
+pub mod memo;
 pub mod model;
 pub mod read;
 mod root;

@@ -405,6 +405,8 @@ pub struct LiveProcesses {
     reconciliations: AtomicU64,
     samba: Mutex<Option<SambaSeen>>,
     samba_refresh: Duration,
+    /// What the model's scans remember of files.
+    files: Arc<crate::memo::FileMemos>,
     /// The connector thread, stopped when the model is dropped (`None` when the caller
     /// notes the changes: tests).
     listener: Option<Wakers>,
@@ -436,8 +438,15 @@ impl LiveProcesses {
             reconciliations: AtomicU64::new(0),
             samba: Mutex::new(None),
             samba_refresh: SAMBA_REFRESH,
+            files: Arc::default(),
             listener,
         }
+    }
+
+    /// What the model's scans remember of files: sshd's logs, utmp and the account files,
+    /// each read again only once it changed (see [`crate::memo`]).
+    pub fn files(&self) -> Arc<crate::memo::FileMemos> {
+        self.files.clone()
     }
 
     /// Reuses Samba's answer for at most `refresh` (default [`SAMBA_REFRESH`]).

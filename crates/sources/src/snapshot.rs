@@ -321,6 +321,9 @@ pub struct Known {
     /// Samba's answer, still fresh (the live model's: see
     /// [`crate::model::LiveProcesses::samba`]), instead of running `smbstatus`.
     pub samba: Option<SmbState>,
+    /// What the live model remembers of files (sshd's logs, utmp, the account files):
+    /// each is read again only when it changed.
+    pub files: Option<std::sync::Arc<crate::memo::FileMemos>>,
 }
 
 /// [`scan`], without reading again what is [`Known`].
@@ -331,7 +334,12 @@ pub fn scan_with(
     now: Timestamp,
     known: Known,
 ) -> Collected<Snapshot> {
-    let Known { processes, samba } = known;
+    let Known {
+        processes,
+        samba,
+        files,
+    } = known;
+    let files = files.as_deref();
     let mut w: Vec<Warning> = Vec::new();
     let boot_time = read_boot_time(root).into_items(&mut w);
     let hostname = read_line_file(root, "proc/sys/kernel/hostname").into_items(&mut w);
@@ -498,13 +506,18 @@ pub fn scan_with(
         &ssh,
         &mut w,
     );
-    let utmp = read_utmp_sessions(root, opts, &processes, &index, &mut w);
+    let utmp = read_utmp_sessions(root, opts, files, &processes, &index, &mut w);
     // The method of each connection, and of logins whose sshd is gone (by the client port
     // their environment names).
     let ssh_auth = if !opts.connections || (ssh.is_empty() && clues.ssh_env.is_empty()) {
         Vec::new()
     } else {
-        crate::read::read_sshd_logs(root, &opts.sshd_logs).into_items(&mut w)
+        let read = || crate::read::read_sshd_logs(root, &opts.sshd_logs);
+        match files {
+            Some(memo) => memo.sshd_logs.get(root, &opts.sshd_logs, read),
+            None => read(),
+        }
+        .into_items(&mut w)
     };
     let nfs = read_nfs_clients(root).into_items(&mut w);
     let nfs_exports = read_nfs_exports(root).into_items(&mut w);
@@ -523,10 +536,14 @@ pub fn scan_with(
         }
     };
     let (mut accounts, mut groups) = if opts.accounts {
-        (
-            read_accounts(root).into_items(&mut w),
-            read_groups(root).into_items(&mut w),
-        )
+        let read = || (read_accounts(root), read_groups(root));
+        let (accounts, groups) = match files {
+            Some(memo) => memo
+                .accounts
+                .get(root, &ACCOUNT_FILES.map(PathBuf::from), read),
+            None => read(),
+        };
+        (accounts.into_items(&mut w), groups.into_items(&mut w))
     } else {
         (Vec::new(), Vec::new())
     };
@@ -761,9 +778,13 @@ fn in_chunks<T: Sync, R: Send>(
 /// Below this many pids one thread is faster than several.
 const PARALLEL_THRESHOLD: usize = 1024;
 
+/// The files [`read_accounts`] and [`read_groups`] read.
+const ACCOUNT_FILES: [&str; 3] = ["etc/passwd", "etc/shadow", "etc/group"];
+
 fn read_utmp_sessions(
     root: &Root,
     opts: &ScanOptions,
+    files: Option<&crate::memo::FileMemos>,
     processes: &[Process],
     index: &HashMap<u32, usize>,
     w: &mut Vec<Warning>,
@@ -772,7 +793,12 @@ fn read_utmp_sessions(
         if !root.exists(rel) {
             continue;
         }
-        let records = read_utmp(root, rel, opts.utmp_layout).into_items(w)?;
+        let read = || read_utmp(root, rel, opts.utmp_layout);
+        let records = match files {
+            Some(memo) => memo.utmp.get(root, std::slice::from_ref(rel), read),
+            None => read(),
+        }
+        .into_items(w)?;
         let sessions = filter_live(records, opts.reuse_tolerance, |pid| match index.get(&pid) {
             Some(&i) => PidState::Alive(processes[i].start_time),
             // Not in our listing: it may have started after the listing, so ask once more.

@@ -100,6 +100,7 @@ impl Story {
         let known = Known {
             processes: Some(table),
             samba: None,
+            files: Some(self.model.files()),
         };
         let from_model = scan_with(self.root(), &opts, &runner, now(), known).items;
         assert_eq!(
@@ -108,6 +109,8 @@ impl Story {
         );
         assert_eq!(from_model.ssh, full.ssh, "{what}: ssh connections");
         assert_eq!(from_model.utmp, full.utmp, "{what}: utmp");
+        assert_eq!(from_model.ssh_auth, full.ssh_auth, "{what}: sshd's log");
+        assert_eq!(from_model.accounts, full.accounts, "{what}: accounts");
     }
 
     fn step(&mut self, what: &str, change: impl FnOnce(&Story)) {
@@ -200,6 +203,79 @@ fn a_login_and_a_logout_as_sshd_makes_them() {
         .all(|p| p.sessionid != Some(4));
     assert!(gone, "bob's session is gone from the table");
     assert_eq!(s.model.reconcile().corrections, Vec::<String>::new());
+}
+
+/// Files the model remembers (utmp, sshd's log, the account files) change in place, the
+/// same size, just after a refresh read them, and again once they have settled: each
+/// change is seen at the next check, as a full scan sees it.
+#[test]
+fn files_changed_in_place_are_read_again() {
+    use linmgmt_sources::parse::utmp::{UtmpLayout, encode_file};
+    use linmgmt_test_support::parse_utmp_line;
+    let mut s = Story::new(&format!(
+        "{BASE}//- /var/log/auth.log\n\
+         Dec  5 01:00:00 host sshd[600]: Accepted publickey for alice from 10.0.0.5 port 40574 ssh2: ED25519 SHA256:x\n"
+    ));
+    let utmp = |user: &str| {
+        let line = format!(
+            "USER_PROCESS pid=601 line=pts/0 id=ts/0 user={user} host=10.0.0.5 time=2026-08-01T10:00:00Z"
+        );
+        encode_file(&[parse_utmp_line(&line)], UtmpLayout::native())
+    };
+    let write = |s: &Story, rel: &str, bytes: &[u8]| {
+        std::fs::create_dir_all(s.dir().join(rel).parent().unwrap()).unwrap();
+        std::fs::write(s.dir().join(rel), bytes).unwrap();
+    };
+    let settle = || {
+        std::thread::sleep(linmgmt_sources::memo::SETTLED + std::time::Duration::from_millis(50))
+    };
+    s.step("a utmp record", |s| write(s, "run/utmp", &utmp("alice")));
+    // Each change twice: at once (in the clock tick of the read before) and once settled.
+    for round in ["at once", "settled"] {
+        if round == "settled" {
+            settle();
+            s.step("the files are read and kept", |_| {});
+        }
+        s.step(&format!("{round}: the record's user, the same size"), |s| {
+            write(
+                s,
+                "run/utmp",
+                &utmp(if round == "at once" { "bobby" } else { "carol" }),
+            )
+        });
+        if round == "settled" {
+            settle();
+            s.step("kept again", |_| {});
+        }
+        s.step(
+            &format!("{round}: the method in sshd's log, the same size"),
+            |s| {
+                let text = std::fs::read_to_string(s.dir().join("var/log/auth.log")).unwrap();
+                let (from, to) = if text.contains("publickey") {
+                    ("publickey", "password ")
+                } else {
+                    ("password ", "publickey")
+                };
+                write(s, "var/log/auth.log", text.replacen(from, to, 1).as_bytes());
+            },
+        );
+        if round == "settled" {
+            settle();
+            s.step("kept once more", |_| {});
+        }
+        s.step(
+            &format!("{round}: an account renamed, the same size"),
+            |s| {
+                let text = std::fs::read_to_string(s.dir().join("etc/passwd")).unwrap();
+                let renamed = if text.contains("bob:") {
+                    text.replace("bob:", "ann:")
+                } else {
+                    text.replace("ann:", "bob:")
+                };
+                write(s, "etc/passwd", renamed.as_bytes());
+            },
+        );
+    }
 }
 
 #[test]
