@@ -138,6 +138,47 @@ def part_watch(live, rep, lm, srv):
               {"logins": sorted(ids), **seen})  # fmt: skip
 
 
+PROJECTED = ["LogonId", "LogonType", "StartTime", "Status", "Description"]
+
+
+def part_projection(live, rep, lm, srv):
+    """A query that shows no origin scans less (no sshd fds, sock_diag or sshd log) and
+    answers, on the real sessions, what `SELECT *` answers for its columns; the names of
+    what is linked to a session (`--associators`, keys only) are those of the whole answer."""
+    some = "SELECT %s FROM Win32_LogonSession" % ", ".join(PROJECTED)
+    for _ in range(RETRIES):
+        a = run_cli(lm, ["query", some, "--format", "json", "--direct"], srv.socket)
+        b = run_cli(lm, ["query", "SELECT * FROM Win32_LogonSession", "--format", "json", "--direct"], srv.socket)
+        try:
+            got, whole = [sorted(json.dumps({k: row.get(k) for k in ["__RELPATH", *PROJECTED]}, sort_keys=True)
+                                 for row in json.loads(out[1])) for out in (a, b)]  # fmt: skip
+        except ValueError:
+            got, whole = a, b
+        if got == whole:
+            break
+        time.sleep(0.5)
+    ids = {s.user: str(s.sessionid) for s in live.ssh_sessions}
+    listed = all('"%s"' % i in "".join(got) for i in ids.values()) if isinstance(got, list) else False
+    rep.check(got == whole and listed, "local projection: `%s` = those columns of `SELECT *`, every ssh login listed"
+              % some, {"projected": got, "whole": whole})  # fmt: skip
+    session = 'Win32_LogonSession.LogonId="%s"' % ids["lmbob"]
+    for _ in range(RETRIES):
+        names = run_cli(lm, ["query", "ASSOCIATORS OF {%s} WHERE KeysOnly" % session, "--format", "json",
+                             "--direct"], srv.socket)  # fmt: skip
+        whole = run_cli(lm, ["query", "ASSOCIATORS OF {%s}" % session, "--format", "json", "--direct"], srv.socket)
+        try:
+            paths = sorted(o["__RELPATH"] for o in json.loads(names[1]))
+            expected = sorted(o["__RELPATH"] for o in json.loads(whole[1]))
+        except (ValueError, KeyError, TypeError):
+            paths, expected = names, whole
+        if paths == expected:
+            break
+        time.sleep(0.5)
+    rep.check(paths == expected and any("Win32_Process" in p for p in paths),
+              "local projection: ASSOCIATORS OF lmbob's session WHERE KeysOnly names what the whole answer has",
+              {"names": paths, "whole": expected})  # fmt: skip
+
+
 def run(live, rep, lm, harness):
     srv = LocalServe(live, lm)
     ready = wait_for(lambda: srv.count("local queries on") > 0 or srv.proc.popen.poll() is not None, 20, 0.1)
@@ -163,6 +204,8 @@ def run(live, rep, lm, harness):
     rep.check(len(shown) == len(ids), "local equal: the socket's answer lists the three ssh logins", out[-300:])
     _, out, _ = run_cli(lm, queries[1], srv.socket)
     rep.check("lmalice" in out and "smb" in out.lower(), "local equal: ... and the Samba session", out[-300:])
+
+    part_projection(live, rep, lm, srv)
 
     # plain
     carol = live.users["lmcarol"]

@@ -140,9 +140,12 @@ fn mistakes_are_errors_at_their_line() {
 
 /// The command line `linmgmt` sees after `expand` with `file` as its config file.
 fn expanded(file: &str, args: &[&str]) -> String {
-    let dir = std::env::temp_dir().join(format!("linmgmt-config-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{}.toml", args.join("_").replace('/', "_")));
+    // A file of its own in the temp directory, removed below (no directory left behind).
+    let path = std::env::temp_dir().join(format!(
+        "linmgmt-config-test-{}-{}.toml",
+        std::process::id(),
+        args.join("_").replace('/', "_")
+    ));
     std::fs::write(&path, file).unwrap();
     let mut argv: Vec<OsString> = vec!["linmgmt".into()];
     argv.extend(
