@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use linmgmt_sources::model::{LiveProcesses, ProcessChanges, ProcessTable, corrections};
 use linmgmt_sources::wake::ProcEventKind::{self, Exec, Exit, Fork};
@@ -226,55 +227,40 @@ fn files_changed_in_place_are_read_again() {
         std::fs::create_dir_all(s.dir().join(rel).parent().unwrap()).unwrap();
         std::fs::write(s.dir().join(rel), bytes).unwrap();
     };
-    let settle = || {
-        std::thread::sleep(linmgmt_sources::memo::SETTLED + std::time::Duration::from_millis(50))
+    // Swaps two words of the same length in a file (utmp is bytes).
+    let swap = |s: &Story, rel: &str, a: &str, b: &str| {
+        let mut bytes = std::fs::read(s.dir().join(rel)).unwrap();
+        let at = |w: &str| bytes.windows(w.len()).position(|x| x == w.as_bytes());
+        let (i, to) = match at(a) {
+            Some(i) => (i, b),
+            None => (at(b).expect("one of the words"), a),
+        };
+        bytes[i..i + to.len()].copy_from_slice(to.as_bytes());
+        write(s, rel, &bytes);
     };
     s.step("a utmp record", |s| write(s, "run/utmp", &utmp("alice")));
-    // Each change twice: at once (in the clock tick of the read before) and once settled.
-    for round in ["at once", "settled"] {
-        if round == "settled" {
-            settle();
-            s.step("the files are read and kept", |_| {});
+    // What changes: in which file, one word for another of the same length.
+    let changes = [
+        ("the record's user", "run/utmp", "alice", "carol"),
+        (
+            "the method in sshd's log",
+            "var/log/auth.log",
+            "publickey",
+            "password ",
+        ),
+        ("an account's name", "etc/passwd", "bob:", "ann:"),
+    ];
+    // Each change twice: at once (perhaps in the clock tick of the read before), and after
+    // the files settled and were kept.
+    for settled in [false, true] {
+        for (what, rel, a, b) in changes {
+            if settled {
+                std::thread::sleep(linmgmt_sources::memo::SETTLED + Duration::from_millis(50));
+                s.step("the files are read and kept", |_| {});
+            }
+            let what = format!("{what}, the same size (settled: {settled})");
+            s.step(&what, |s| swap(s, rel, a, b));
         }
-        s.step(&format!("{round}: the record's user, the same size"), |s| {
-            write(
-                s,
-                "run/utmp",
-                &utmp(if round == "at once" { "bobby" } else { "carol" }),
-            )
-        });
-        if round == "settled" {
-            settle();
-            s.step("kept again", |_| {});
-        }
-        s.step(
-            &format!("{round}: the method in sshd's log, the same size"),
-            |s| {
-                let text = std::fs::read_to_string(s.dir().join("var/log/auth.log")).unwrap();
-                let (from, to) = if text.contains("publickey") {
-                    ("publickey", "password ")
-                } else {
-                    ("password ", "publickey")
-                };
-                write(s, "var/log/auth.log", text.replacen(from, to, 1).as_bytes());
-            },
-        );
-        if round == "settled" {
-            settle();
-            s.step("kept once more", |_| {});
-        }
-        s.step(
-            &format!("{round}: an account renamed, the same size"),
-            |s| {
-                let text = std::fs::read_to_string(s.dir().join("etc/passwd")).unwrap();
-                let renamed = if text.contains("bob:") {
-                    text.replace("bob:", "ann:")
-                } else {
-                    text.replace("ann:", "bob:")
-                };
-                write(s, "etc/passwd", renamed.as_bytes());
-            },
-        );
     }
 }
 
