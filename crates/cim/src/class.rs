@@ -5,6 +5,7 @@ use crate::{CimType, Name, ScalarType, Value};
 use std::sync::Arc;
 
 /// How a qualifier propagates and may be changed (DSP0004 flavors).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Flavor {
     /// `EnableOverride` (true) or `DisableOverride`.
@@ -33,6 +34,7 @@ impl Default for Flavor {
 }
 
 /// A qualifier applied to a class, property, method or parameter.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Qualifier {
     /// The qualifier's name, e.g. `Key`.
@@ -60,6 +62,7 @@ impl Qualifier {
 }
 
 /// Where a qualifier may be used.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum QualifierScope {
     /// On classes.
@@ -117,6 +120,7 @@ impl QualifierScope {
 }
 
 /// A qualifier type declaration: `qualifier Key : boolean = false, scope(property, reference), flavor(DisableOverride);`
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq)]
 pub struct QualifierDecl {
     /// The qualifier's name.
@@ -132,6 +136,7 @@ pub struct QualifierDecl {
 }
 
 /// A property as declared in one class.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Property {
     /// The property's name.
@@ -145,6 +150,7 @@ pub struct Property {
 }
 
 /// A method parameter.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parameter {
     /// The parameter's name.
@@ -156,6 +162,7 @@ pub struct Parameter {
 }
 
 /// A method as declared in one class.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Method {
     /// The method's name.
@@ -169,6 +176,7 @@ pub struct Method {
 }
 
 /// A class exactly as one MOF declaration states it: only its own features.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Class {
     /// The class's name.
@@ -196,6 +204,7 @@ impl Class {
 }
 
 /// A property of a resolved class: declared here or inherited.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq)]
 pub struct PropertyDef {
     /// The property's name.
@@ -229,6 +238,7 @@ impl PropertyDef {
 /// Inherited properties come first, in their ancestors' order, and keep their index in
 /// every subclass; so a property index found on a class is valid for instances of all its
 /// subclasses. Query evaluation relies on this.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassDef {
     /// The class's name.

@@ -8,6 +8,11 @@ use std::hash::{Hash, Hasher};
 /// A CIM identifier. It keeps the spelling it was declared with but compares,
 /// hashes and orders without regard to ASCII case, as WMI does.
 #[derive(Clone, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct Name(String);
 
 impl Name {

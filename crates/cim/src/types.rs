@@ -4,6 +4,7 @@ use crate::Name;
 use std::fmt;
 
 /// The type of one scalar CIM value.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ScalarType {
     /// `boolean`
@@ -114,6 +115,7 @@ impl ScalarType {
 }
 
 /// A full CIM type: a scalar type, or an array of it.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CimType {
     /// The element type.

@@ -5,6 +5,7 @@ use std::fmt;
 
 /// One CIM value. NULL is represented outside the value, as `Option<Value>`.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Value {
     /// `boolean`
     Boolean(bool),
@@ -13,7 +14,7 @@ pub enum Value {
     /// `string`
     String(String),
     /// `datetime`
-    Datetime(CimDateTime),
+    Datetime(#[cfg_attr(feature = "serde", serde(with = "as_text"))] CimDateTime),
     /// `real32`
     Real32(f32),
     /// `real64`
@@ -35,13 +36,35 @@ pub enum Value {
     /// `sint64`
     Sint64(i64),
     /// A reference to an instance.
-    Reference(ObjectPath),
-    /// An embedded instance.
-    Object(Box<crate::Instance>),
+    Reference(#[cfg_attr(feature = "serde", serde(with = "as_text"))] ObjectPath),
     /// An array; every element has the property's scalar type. Elements may not be NULL
     /// in our data, which keeps the model simple; CIM-XML's `VALUE.NULL` in arrays is
     /// refused on input.
     Array(Vec<Value>),
+    /// An embedded instance. Never serialized (no schema declares a default one); last,
+    /// so that skipping it leaves the other variants' numbers alone.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    Object(Box<crate::Instance>),
+}
+
+/// Datetimes and object paths serialized as their CIM text, which parses back exactly.
+#[cfg(feature = "serde")]
+mod as_text {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    pub fn serialize<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr<Err: Display>,
+        D: Deserializer<'de>,
+    {
+        String::deserialize(d)?.parse().map_err(D::Error::custom)
+    }
 }
 
 /// Why a value does not fit a type.
