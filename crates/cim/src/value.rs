@@ -13,8 +13,9 @@ pub enum Value {
     Char16(char),
     /// `string`
     String(String),
-    /// `datetime`
-    Datetime(#[cfg_attr(feature = "serde", serde(with = "as_text"))] CimDateTime),
+    /// `datetime` (boxed, as references are: they would make every value, NULLs included,
+    /// three times its size).
+    Datetime(#[cfg_attr(feature = "serde", serde(with = "as_text"))] Box<CimDateTime>),
     /// `real32`
     Real32(f32),
     /// `real64`
@@ -36,7 +37,7 @@ pub enum Value {
     /// `sint64`
     Sint64(i64),
     /// A reference to an instance.
-    Reference(#[cfg_attr(feature = "serde", serde(with = "as_text"))] ObjectPath),
+    Reference(#[cfg_attr(feature = "serde", serde(with = "as_text"))] Box<ObjectPath>),
     /// An array; every element has the property's scalar type. Elements may not be NULL
     /// in our data, which keeps the model simple; CIM-XML's `VALUE.NULL` in arrays is
     /// refused on input.
@@ -58,12 +59,13 @@ mod as_text {
         s.collect_str(value)
     }
 
-    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Box<T>, D::Error>
     where
         T: FromStr<Err: Display>,
         D: Deserializer<'de>,
     {
-        String::deserialize(d)?.parse().map_err(D::Error::custom)
+        let text = String::deserialize(d)?;
+        text.parse().map(Box::new).map_err(D::Error::custom)
     }
 }
 
@@ -114,6 +116,16 @@ fn shorten(text: &str) -> String {
 }
 
 impl Value {
+    /// A `datetime` value.
+    pub fn datetime(value: CimDateTime) -> Value {
+        Value::Datetime(Box::new(value))
+    }
+
+    /// A reference value.
+    pub fn reference(path: ObjectPath) -> Value {
+        Value::Reference(Box::new(path))
+    }
+
     /// The scalar type of this value; for arrays, of the first element (string if empty).
     pub fn scalar_type(&self) -> ScalarType {
         match self {
@@ -228,7 +240,7 @@ impl Value {
             ScalarType::Datetime => text
                 .trim()
                 .parse::<CimDateTime>()
-                .map(Value::Datetime)
+                .map(Value::datetime)
                 .map_err(|_| invalid()),
             ScalarType::Real32 => {
                 let r: f32 = text.trim().parse().map_err(|_| invalid())?;
@@ -249,7 +261,7 @@ impl Value {
             ScalarType::Reference(_) => text
                 .trim()
                 .parse::<ObjectPath>()
-                .map(Value::Reference)
+                .map(Value::reference)
                 .map_err(|_| invalid()),
             ScalarType::Object => Err(invalid()),
             int => {

@@ -265,7 +265,7 @@ impl Engine {
                     continue;
                 }
                 if let Some(Value::Reference(p)) = inst.get_at(i) {
-                    targets.push(p.clone());
+                    targets.push((**p).clone());
                 }
             }
         }

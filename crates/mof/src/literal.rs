@@ -142,7 +142,7 @@ fn scalar(
         (Literal::String(s), ScalarType::Char16) => Value::parse(s, ty),
         (Literal::String(s), ScalarType::Datetime) => s
             .parse::<CimDateTime>()
-            .map(Value::Datetime)
+            .map(Value::datetime)
             .map_err(|_| ValueError::Invalid {
                 text: s.chars().take(64).collect(),
                 ty: "datetime",
@@ -150,7 +150,7 @@ fn scalar(
         (Literal::String(s), ScalarType::Reference(_)) => Value::parse(s, ty),
         (Literal::Alias(a), ScalarType::Reference(_)) => {
             alias(a)
-                .map(Value::Reference)
+                .map(Value::reference)
                 .ok_or_else(|| ValueError::Invalid {
                     text: format!("${a}"),
                     ty: "reference (no instance has this alias)",

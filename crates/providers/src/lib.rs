@@ -45,7 +45,7 @@ fn caption(s: String) -> String {
 pub fn cim_time(t: jiff::Timestamp, tz: &TimeZone) -> Option<Value> {
     CimTimestamp::from_zoned(&t.to_zoned(tz.clone()))
         .ok()
-        .map(|t| Value::Datetime(linmgmt_cim::CimDateTime::Timestamp(t)))
+        .map(|t| Value::datetime(linmgmt_cim::CimDateTime::Timestamp(t)))
 }
 
 fn uint32(n: Option<u64>) -> Option<Value> {

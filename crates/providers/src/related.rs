@@ -27,7 +27,7 @@ pub struct Context<'a> {
 /// A reference to an instance of this host's `root/cimv2`.
 pub(crate) fn path(ctx: &Context<'_>, class: &str, keys: Vec<(&str, KeyValue)>) -> Value {
     let keys = keys.into_iter().map(|(k, v)| (Name::new(k), v)).collect();
-    Value::Reference(ObjectPath::instance(class, keys).with_location(ctx.host, CIMV2))
+    Value::reference(ObjectPath::instance(class, keys).with_location(ctx.host, CIMV2))
 }
 
 /// A string key value.

@@ -11,10 +11,10 @@ pub fn value_to_json(v: &Value, ctx: &SystemContext) -> Json {
         Value::Boolean(b) => Json::Bool(*b),
         Value::Char16(c) => Json::String(c.to_string()),
         Value::String(s) => Json::String(s.clone()),
-        Value::Datetime(CimDateTime::Timestamp(t)) => {
-            Json::String(t.to_rfc3339().unwrap_or_else(|| t.to_string()))
-        }
-        Value::Datetime(d) => Json::String(d.to_string()),
+        Value::Datetime(d) => Json::String(match &**d {
+            CimDateTime::Timestamp(t) => t.to_rfc3339().unwrap_or_else(|| t.to_string()),
+            d => d.to_string(),
+        }),
         Value::Real32(r) => {
             serde_json::Number::from_f64(f64::from(*r)).map_or(Json::Null, Json::Number)
         }

@@ -215,7 +215,7 @@ fn text(s: &str) -> Value {
 
 fn start_time(t: Timestamp) -> Value {
     let zoned = t.to_zoned(TimeZone::UTC);
-    Value::Datetime(linmgmt_cim::CimDateTime::Timestamp(
+    Value::datetime(linmgmt_cim::CimDateTime::Timestamp(
         linmgmt_cim::Timestamp::from_zoned(&zoned).expect("time"),
     ))
 }

@@ -63,7 +63,7 @@ fn instances(class: &Arc<ClassDef>, n: usize) -> Vec<Instance> {
                 .unwrap();
             inst.set(
                 "StartTime",
-                Some(Value::Datetime(linmgmt_cim::CimDateTime::Timestamp(start))),
+                Some(Value::datetime(linmgmt_cim::CimDateTime::Timestamp(start))),
             )
             .unwrap();
             inst

@@ -686,7 +686,7 @@ fn compare(v: &Value, k: &Const) -> Option<Ordering> {
             _ => None,
         },
         Const::Date(d) => match v {
-            Value::Datetime(x) => x.partial_cmp(d),
+            Value::Datetime(x) => (**x).partial_cmp(d),
             _ => None,
         },
         Const::Char(c) => match v {

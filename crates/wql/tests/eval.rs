@@ -42,7 +42,7 @@ fn matching(
 }
 
 fn dt(s: &str) -> Option<Value> {
-    Some(Value::Datetime(s.parse::<CimDateTime>().unwrap()))
+    Some(Value::datetime(s.parse::<CimDateTime>().unwrap()))
 }
 
 fn sessions() -> (Arc<ClassDef>, Vec<Instance>) {
@@ -301,7 +301,7 @@ fn typed_rows() -> (Arc<ClassDef>, Vec<Instance>, Arc<ClassDef>) {
                 ("Ratio", Some(Value::Real64(1.5))),
                 ("Small", Some(Value::Sint8(-3))),
                 ("Big", Some(Value::Uint64(u64::MAX))),
-                ("Owner", Some(Value::Reference(owner))),
+                ("Owner", Some(Value::reference(owner))),
                 ("Embedded", Some(Value::Object(Box::new(emb)))),
                 ("Tags", Some(Value::Array(vec![Value::String("t".into())]))),
             ],

@@ -82,25 +82,27 @@ fn scalar(out: &mut String, v: &Value, style: &InstanceStyle<'_>) {
         Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::String(s) => out.push_str(&escape(s)),
         Value::Char16(c) => out.push_str(&escape(&c.to_string())),
-        Value::Datetime(CimDateTime::Timestamp(t)) => match t.to_rfc3339() {
-            Some(text) => {
-                let text = match text.strip_suffix("+00:00") {
-                    Some(utc) => format!("{utc}Z"),
-                    None => text,
-                };
-                let _ = write!(out, "<cim:Datetime>{text}</cim:Datetime>");
-            }
-            None => {
-                let _ = write!(out, "<cim:CIM_DateTime>{t}</cim:CIM_DateTime>");
+        Value::Datetime(d) => match &**d {
+            CimDateTime::Timestamp(t) => match t.to_rfc3339() {
+                Some(text) => {
+                    let text = match text.strip_suffix("+00:00") {
+                        Some(utc) => format!("{utc}Z"),
+                        None => text,
+                    };
+                    let _ = write!(out, "<cim:Datetime>{text}</cim:Datetime>");
+                }
+                None => {
+                    let _ = write!(out, "<cim:CIM_DateTime>{t}</cim:CIM_DateTime>");
+                }
+            },
+            CimDateTime::Interval(i) => {
+                let _ = write!(
+                    out,
+                    "<cim:Interval>{}</cim:Interval>",
+                    interval_text(i.as_micros())
+                );
             }
         },
-        Value::Datetime(CimDateTime::Interval(i)) => {
-            let _ = write!(
-                out,
-                "<cim:Interval>{}</cim:Interval>",
-                interval_text(i.as_micros())
-            );
-        }
         Value::Real32(r) => out.push_str(&real(f64::from(*r))),
         Value::Real64(r) => out.push_str(&real(*r)),
         Value::Reference(path) => epr_parts(out, path, style),

@@ -56,7 +56,7 @@ fn s(text: &str) -> Option<Value> {
 }
 
 fn at(secs: i64, micros: u32, offset: i16) -> Option<Value> {
-    Some(Value::Datetime(CimDateTime::Timestamp(
+    Some(Value::datetime(CimDateTime::Timestamp(
         Timestamp::from_unix(secs, micros, offset).unwrap(),
     )))
 }
@@ -97,10 +97,10 @@ fn fixtures(repo: &Repository) -> Vec<(&'static str, Instance)> {
         repo,
         "Win32_LoggedOnUser",
         vec![
-            ("Antecedent", Some(Value::Reference(account))),
+            ("Antecedent", Some(Value::reference(account))),
             (
                 "Dependent",
-                Some(Value::Reference(ObjectPath::instance(
+                Some(Value::reference(ObjectPath::instance(
                     "Win32_LogonSession",
                     vec![("LogonId".into(), KeyValue::String("42".into()))],
                 ))),
@@ -111,7 +111,7 @@ fn fixtures(repo: &Repository) -> Vec<(&'static str, Instance)> {
     lapse
         .set(
             "StartTime",
-            Some(Value::Datetime(CimDateTime::Interval(
+            Some(Value::datetime(CimDateTime::Interval(
                 Interval::from_micros(90_061_500_000).unwrap(),
             ))),
         )

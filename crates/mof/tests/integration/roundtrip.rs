@@ -53,7 +53,7 @@ fn scalar_value(ty: &ScalarType) -> BoxedStrategy<Value> {
             "19980416******.000000+***",
             "20260101000000.000000+000",
         ])
-        .prop_map(|s| Value::Datetime(s.parse().unwrap()))
+        .prop_map(|s| Value::datetime(s.parse().unwrap()))
         .boxed(),
         ScalarType::Real32 => any::<f32>()
             .prop_filter("finite", |r| r.is_finite())
@@ -76,7 +76,7 @@ fn scalar_value(ty: &ScalarType) -> BoxedStrategy<Value> {
             r#"\\.\root\cimv2:Win32_Account.Domain="HOST",Name="SYSTEM""#,
             r#"Win32_Process.Handle="1\"2""#,
         ])
-        .prop_map(|s| Value::Reference(s.parse().unwrap()))
+        .prop_map(|s| Value::reference(s.parse().unwrap()))
         .boxed(),
         ScalarType::Object => Just(Value::Boolean(false)).boxed(),
     }
