@@ -175,7 +175,7 @@ def test_gauges_equal_what_a_query_finds(prometheus):
     assert prometheus.value('sum(linmgmt_server_sessions{protocol="ssh"}) or vector(0)') >= 1
 
 
-def test_an_ssh_login_raises_the_gauge_and_the_counters(prometheus):
+def test_an_ssh_login_raises_the_gauge_and_the_counters(prometheus, metrics_server):
     logons = 'sum(linmgmt_logons_total{logon_type="3"}) or vector(0)'
     logoffs = 'sum(linmgmt_logoffs_total{logon_type="3"}) or vector(0)'
     sessions = 'sum(linmgmt_logon_sessions{logon_type="3"}) or vector(0)'
@@ -192,7 +192,22 @@ def test_an_ssh_login_raises_the_gauge_and_the_counters(prometheus):
     finally:
         login.close()
     down = prometheus.wait_for(logoffs, lambda v: v >= before[logoffs] + 1)
-    assert down >= before[logoffs] + 1, "the logoff counted (%s → %s)" % (before[logoffs], down)
+    if down < before[logoffs] + 1:
+        # What tells why: every logoff series, what is left of the session, the server's log.
+        left = [p for p in os.listdir("/proc") if p.isdigit() and session_of(p) == sid]
+        log = [line for line in open(metrics_server.log, errors="replace").read().splitlines()
+               if "WARN" in line or "ERROR" in line or "correction" in line]  # fmt: skip
+        pytest.fail("the logoff of %s counted (%s → %s); logoff series %s; its processes left %s; "
+                    "the server's warnings %s" % (sid, before[logoffs], down,
+                                                  prometheus.query("linmgmt_logoffs_total"), left, log[-20:]))
+
+
+def session_of(pid):
+    try:
+        with open("/proc/%s/sessionid" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
 
 
 def test_requests_are_counted(metrics_server, prometheus):
