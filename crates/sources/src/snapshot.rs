@@ -485,11 +485,13 @@ pub fn scan_with(
         opts.open_files || opts.session_open_files,
     );
 
-    // exe links only where they tell something: session leaders and sshd connections.
-    let exe_pids: BTreeSet<u32> = audit_sessions
-        .iter()
+    // exe links, when asked, only where they tell something: session leaders and sshd
+    // connections. No session class shows them (Win32_Process reads every process's link
+    // itself), so by default none is read: a readlink per session on a large host.
+    let exe_pids: BTreeSet<u32> = (audit_sessions.iter())
+        .filter(|_| opts.exe_links)
         .filter_map(|s| s.leader)
-        .chain(ssh.iter().map(|c| c.pid))
+        .chain(ssh.iter().filter(|_| opts.exe_links).map(|c| c.pid))
         .collect();
     for pid in exe_pids {
         if let Some(&i) = index.get(&pid) {
