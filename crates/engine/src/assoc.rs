@@ -177,8 +177,10 @@ impl Engine {
             }
         };
         let targets_wanted = if names_only { &keys } else { &Wanted::All };
-        // WMI answers WBEM_E_NOT_FOUND for a source that does not exist.
-        let found = self.get_path_with(namespace, &source, &keys)?;
+        // WMI answers WBEM_E_NOT_FOUND for a source that does not exist. (Asked whole: a
+        // provider may read less for fewer properties, and what it reads first should serve
+        // the links and far ends that follow.)
+        let found = self.get_path(namespace, &source)?;
         warnings.extend(found.warnings);
         let source_class_name = found.value.class_name().clone();
 

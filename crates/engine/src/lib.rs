@@ -311,16 +311,6 @@ impl Engine {
         namespace: &str,
         path: &ObjectPath,
     ) -> Result<Answer<Instance>, EngineError> {
-        self.get_path_with(namespace, path, &Wanted::All)
-    }
-
-    /// [`Engine::get_path`] with only the `wanted` properties sure to be filled.
-    fn get_path_with(
-        &self,
-        namespace: &str,
-        path: &ObjectPath,
-        wanted: &Wanted,
-    ) -> Result<Answer<Instance>, EngineError> {
         let namespace = path.namespace.as_deref().unwrap_or(namespace);
         let class = self.class(namespace, path.class.as_str())?.clone();
         if path.is_class_path() {
@@ -333,15 +323,15 @@ impl Engine {
             ));
         }
         let path = resolve_keys(path.clone(), &class)?;
-        let key = assoc::key_string(&relative_references(&path, &class));
+        let wanted = assoc::key_string(&relative_references(&path, &class));
         let Answer {
             value: all,
             warnings,
-        } = self.instances_with(namespace, class.name.as_str(), true, wanted)?;
+        } = self.instances(namespace, class.name.as_str(), true)?;
         // A path naming a base class finds the subclass instance with the same keys, as in WMI.
         let found = all.into_iter().find(|i| {
             i.path()
-                .is_some_and(|p| assoc::key_string(&relative_references(&p, i.class())) == key)
+                .is_some_and(|p| assoc::key_string(&relative_references(&p, i.class())) == wanted)
         });
         match found {
             Some(value) => Ok(Answer { value, warnings }),

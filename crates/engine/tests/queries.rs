@@ -330,13 +330,13 @@ fn providers_are_told_which_properties_a_request_reads() {
         r#"get Win32_LogonSession.LogonId="3""#,
         &[(session, Wanted::All)],
     );
-    // Associations: the source's keys (does it exist?), the links' references, and the
-    // far ends whole, or only their keys when only their names are shown.
+    // Associations: the source (does it exist?), the links' references, and the far ends
+    // whole, or only their keys when only their names are shown.
     let links = only(&["Antecedent", "Dependent"]);
     check(
         r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="3"}"#,
         &[
-            (session, only(&[])),
+            (session, Wanted::All),
             ("Win32_LoggedOnUser", links.clone()),
             ("Win32_SessionProcess", links.clone()),
             ("Win32_Process", Wanted::All),
