@@ -14,10 +14,7 @@ fn main() {
     println!("cargo::rerun-if-changed=../../schema");
     println!("cargo::rerun-if-changed=src/files.rs");
     println!("cargo::rerun-if-changed=src/repository.rs");
-    let sources: Vec<(String, String)> = (files::FILES.iter())
-        .map(|(path, text)| ((*path).to_owned(), (*text).to_owned()))
-        .collect();
-    let repository = repository::Repository::from_files(&sources, files::ROOTS)
+    let repository = repository::Repository::from_files(files::FILES, files::ROOTS)
         .unwrap_or_else(|e| panic!("the schema in schema/ does not compile: {e}"));
     let compiled = repository
         .to_compiled()

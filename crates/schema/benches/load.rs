@@ -15,24 +15,15 @@ fn builtin() -> Repository {
 
 #[divan::bench]
 fn from_files() -> Repository {
-    let files: Vec<(String, String)> = linmgmt_schema::FILES
-        .iter()
-        .map(|(p, t)| ((*p).to_owned(), (*t).to_owned()))
-        .collect();
-    Repository::from_files(&files, linmgmt_schema::ROOTS).expect("the schema loads")
+    Repository::from_files(linmgmt_schema::FILES, linmgmt_schema::ROOTS).expect("the schema loads")
 }
 
 #[divan::bench]
 fn parse_only() -> usize {
-    let files: Vec<(String, String)> = linmgmt_schema::FILES
-        .iter()
-        .map(|(p, t)| ((*p).to_owned(), (*t).to_owned()))
-        .collect();
     let lookup = |path: &str| {
-        files
-            .iter()
-            .find(|(p, _)| p == path)
-            .map(|(_, t)| t.clone())
+        (linmgmt_schema::FILES.iter())
+            .find(|(p, _)| *p == path)
+            .map(|(_, t)| (*t).to_owned())
     };
     let config = linmgmt_mof::ParseConfig {
         namespace: "root/cimv2",

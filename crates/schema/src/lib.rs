@@ -40,10 +40,7 @@ mod tests {
     /// What the build compiled is what parsing the same files now gives.
     #[test]
     fn the_compiled_schema_is_the_parsed_one() {
-        let files: Vec<(String, String)> = (FILES.iter())
-            .map(|(p, t)| ((*p).to_owned(), (*t).to_owned()))
-            .collect();
-        let parsed = Repository::from_files(&files, ROOTS).expect("the schema parses");
+        let parsed = Repository::from_files(FILES, ROOTS).expect("the schema parses");
         let built = Repository::builtin().expect("the compiled schema decodes");
         let compiled = built.to_compiled().expect("no instances");
         assert_eq!(Some(compiled), parsed.to_compiled());

@@ -228,12 +228,12 @@ impl Repository {
     /// paths to compile (each starts in `root/cimv2`; the rest are reached by
     /// `#pragma include`, relative to the including file).
     pub fn from_files(
-        files: &[(String, String)],
+        files: &[(impl AsRef<str>, impl AsRef<str>)],
         roots: &[&str],
     ) -> Result<Repository, SchemaError> {
         let lookup: HashMap<&str, &str> = files
             .iter()
-            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .map(|(p, t)| (p.as_ref(), t.as_ref()))
             .collect();
         let include = |path: &str| lookup.get(path).map(|t| (*t).to_owned());
         let config = ParseConfig {
