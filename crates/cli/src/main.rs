@@ -212,7 +212,17 @@ impl HostSettings {
             return self;
         }
         match LiveProcesses::start(&self.sources_root()) {
-            Ok(live) => {
+            Ok(mut live) => {
+                // logind's answer is kept while no session comes or goes; without its
+                // signals (no system bus, no logind) every refresh asks, as a scan does.
+                if let Some(address) = self.logind_bus() {
+                    match live.listen_to_logind(&address) {
+                        Ok(()) => {
+                            tracing::info!("logind: asked again when a session comes or goes")
+                        }
+                        Err(e) => tracing::info!("logind: asked at every refresh ({e})"),
+                    }
+                }
                 let live = Arc::new(live.with_samba_refresh(samba_refresh));
                 tracing::info!(
                     "live process table: kept from the kernel's process events, reconciled every {} s",
@@ -224,6 +234,18 @@ impl HostSettings {
             Err(e) => tracing::info!("no live process table ({e}): every refresh reads /proc"),
         }
         self
+    }
+
+    /// The D-Bus address logind is asked on, if it is asked over D-Bus at all.
+    fn logind_bus(&self) -> Option<String> {
+        use linmgmt_sources::LogindSource;
+        match &self.options.logind {
+            LogindSource::Bus(address) => Some(address.clone()),
+            LogindSource::Auto if self.on_host() => {
+                Some(linmgmt_sources::read::logind_bus::system_bus_address())
+            }
+            _ => None,
+        }
     }
 
     fn on_host(&self) -> bool {
@@ -317,13 +339,7 @@ impl HostSettings {
     /// `/events`): woken by the kernel's process events (on `/`), by changes of utmp, wtmp,
     /// logind's session files and the NFS server's client list, and by logind's signals.
     pub(crate) fn hub(&self, tz: &TimeZone) -> linmgmt_events::Hub {
-        use linmgmt_sources::LogindSource;
-        use linmgmt_sources::read::logind_bus::system_bus_address;
-        let logind_bus = match &self.options.logind {
-            LogindSource::Bus(address) => Some(address.clone()),
-            LogindSource::Auto if self.on_host() => Some(system_bus_address()),
-            _ => None,
-        };
+        let logind_bus = self.logind_bus();
         let root = self.sources_root();
         // The utmp that is read (var/run is often a link to run).
         let utmp = (self.options.utmp_paths.iter()).find(|p| root.exists(p));

@@ -408,6 +408,16 @@ impl HostProvider {
                 .collect();
             let samba = live.and_then(|live| live.samba(&smbd));
             let reused = samba.is_some();
+            // logind's answer while no session came or went, for a few seconds.
+            let audits: std::collections::BTreeSet<u32> = (processes.iter().flatten())
+                .filter_map(|p| p.sessionid)
+                .collect();
+            let logind = live.map(|live| live.logind(&audits));
+            let (logind, logind_token) = match logind {
+                Some(Ok(sessions)) => (Some(sessions), None),
+                Some(Err(token)) => (None, token),
+                None => (None, None),
+            };
             let mut snap = linmgmt_sources::scan_with(
                 &self.root,
                 &options,
@@ -417,8 +427,16 @@ impl HostProvider {
                     processes,
                     samba,
                     files: self.live.as_ref().map(|l| l.files()),
+                    logind,
                 },
             );
+            if let Some(live) = live
+                && logind_token.is_some()
+                && snap.items.logind_from_bus
+                && let Some(sessions) = &snap.items.logind
+            {
+                live.remember_logind(logind_token, audits, sessions.clone());
+            }
             snap.warnings.extend(model_warnings);
             if let Some(live) = live
                 && !reused

@@ -9,11 +9,18 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use linmgmt_cim::Value;
 use linmgmt_engine::Warning;
-use linmgmt_providers::{LogonFacts, logon_instances, logon_sessions, logon_type};
+use linmgmt_providers::{
+    Depth, HostProvider, LogonFacts, logon_instances, logon_sessions, logon_type,
+};
 use linmgmt_schema::Repository;
+use linmgmt_sources::model::{LiveProcesses, ProcessChanges};
+use linmgmt_sources::wake::ProcEventKind;
 use linmgmt_sources::{LogindSource, ScanOptions, scan};
-use linmgmt_test_support::dbus::{MockSession, PrivateBus, serve_mock_logind};
-use linmgmt_test_support::{Fixture, now};
+use linmgmt_test_support::dbus::{MockLogind, MockSession, PrivateBus, serve_mock_logind};
+use linmgmt_test_support::{Fixture, Proc, now};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// An audit session 5 (leader `su`, pid 3000) and a process 3100 that logind says leads
 /// session `c7`; the session file of 5 disagrees with the bus on purpose.
@@ -172,4 +179,114 @@ fn without_a_bus_the_session_files_serve() {
     // A fixture root never asks the host's bus, whatever the host has.
     let (_, from_bus) = facts(LogindSource::Auto);
     assert!(!from_bus);
+}
+
+/// A host provider over a live model (listening to logind's signals on the bus `signals`,
+/// if given), its root the fixture, logind the bus at `address`: whether session 5 came
+/// from the bus, and its service (`su-l` from the bus, `files-svc` from the session file).
+struct Live {
+    fx: linmgmt_test_support::FixtureRoot,
+    changes: Arc<ProcessChanges>,
+    live: Arc<LiveProcesses>,
+    address: String,
+}
+
+impl Live {
+    fn new(address: &str, signals: Option<&str>) -> Live {
+        let fx = Fixture::parse(FIXTURE).build();
+        let changes = ProcessChanges::new();
+        let mut live = LiveProcesses::fed_by(fx.root(), changes.clone());
+        if let Some(signals) = signals {
+            live.listen_to_logind(signals).expect("listening to logind");
+        }
+        Live {
+            fx,
+            changes,
+            live: Arc::new(live),
+            address: address.to_owned(),
+        }
+    }
+
+    fn five(&self) -> (bool, Option<String>) {
+        let options = ScanOptions {
+            logind: LogindSource::Bus(self.address.clone()),
+            ..ScanOptions::default()
+        };
+        let host = HostProvider::new(
+            self.fx.root().clone(),
+            options,
+            Box::new(self.fx.runner()),
+            TimeZone::UTC,
+            now(),
+        )
+        .with_live_processes(self.live.clone());
+        let snap = &host.snapshot(Depth::Sessions).items;
+        let five = (snap.logind.iter().flatten())
+            .find(|s| s.id == "5")
+            .and_then(|s| s.service.clone());
+        (snap.logind_from_bus, five)
+    }
+}
+
+/// A logind to ask (`asked`, stopped to see whether the next scan asks it: then the session
+/// files answer) and another that only announces sessions (`announcer`; a bus that goes
+/// away is a doubt too, so the one the model listens to must stay).
+fn two_buses() -> Option<(PrivateBus, PrivateBus, MockLogind)> {
+    let asked = PrivateBus::start()?;
+    serve_mock_logind(asked.address(), bus_sessions());
+    let announcer = PrivateBus::start()?;
+    let mock = MockLogind::serve(announcer.address(), bus_sessions());
+    Some((asked, announcer, mock))
+}
+
+/// The live model keeps logind's answer over D-Bus while no session comes or goes, and asks
+/// again when logind announces one, when an audit session appears, or without a listener.
+#[test]
+fn the_live_model_asks_logind_again_only_when_something_changed() {
+    let from_bus = (true, Some("su-l".to_owned()));
+    let from_files = (false, Some("files-svc".to_owned()));
+    let five: BTreeSet<u32> = [5].into_iter().collect();
+
+    // Nothing changed: the answer stands, though that logind is gone.
+    let Some((asked, announcer, _mock)) = two_buses() else {
+        return;
+    };
+    let live = Live::new(asked.address(), Some(announcer.address()));
+    assert_eq!(live.five(), from_bus);
+    drop(asked);
+    assert_eq!(live.five(), from_bus, "kept");
+
+    // logind announces a session: asked again.
+    let (asked, announcer, mock) = two_buses().expect("buses, as before");
+    let live = Live::new(asked.address(), Some(announcer.address()));
+    assert_eq!(live.five(), from_bus);
+    mock.session_new("9");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while live.live.logind(&five).is_ok() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(live.live.logind(&five).is_err(), "the signal arrived");
+    drop(asked);
+    assert_eq!(live.five(), from_files, "asked again after SessionNew");
+
+    // An audit session appears (a login, before logind says so): asked again.
+    let (asked, announcer, _mock) = two_buses().expect("buses, as before");
+    let live = Live::new(asked.address(), Some(announcer.address()));
+    assert_eq!(live.five(), from_bus);
+    Proc::parse_line("pid=3200 ppid=1 comm=login cmd=login ses=6 auid=1002")
+        .write(live.fx.root().dir());
+    live.changes.note(ProcEventKind::Fork, 3200, Some(1));
+    drop(asked);
+    assert_eq!(
+        live.five(),
+        from_files,
+        "asked again for a new audit session"
+    );
+
+    // Not listening (no signals to trust): asked every time.
+    let (asked, _announcer, _mock) = two_buses().expect("buses, as before");
+    let live = Live::new(asked.address(), None);
+    assert_eq!(live.five(), from_bus);
+    drop(asked);
+    assert_eq!(live.five(), from_files, "asked again without a listener");
 }

@@ -66,6 +66,7 @@ fn sessions_10k_from_the_live_table(bencher: divan::Bencher) {
             processes: Some(processes),
             samba: None,
             files: Some(live.files()),
+            logind: None,
         };
         linmgmt_sources::scan_with(fx.root(), &opts, &runner, now(), known)
     });

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
+use crate::parse::logind::LogindSession;
 use crate::parse::sshd::SshdRole;
 use crate::read::SmbState;
 use crate::read::proc::{Process, read_boot_time, read_process_core, read_process_details};
@@ -396,6 +397,28 @@ struct SambaSeen {
     state: SmbState,
 }
 
+/// How long logind's answer over D-Bus is reused at most while no session came or went: a
+/// session's state (`closing`, once its user logged out and processes linger) changes
+/// with no signal.
+pub const LOGIND_REFRESH: Duration = Duration::from_secs(5);
+
+/// logind's last answer, and what it was given for.
+struct LogindSeen {
+    at: Instant,
+    /// The audit sessions there were: a login opens one before logind announces it.
+    audits: BTreeSet<u32>,
+    /// The session signals counted before it was asked.
+    signals: u64,
+    sessions: Vec<LogindSession>,
+}
+
+/// logind's `SessionNew` and `SessionRemoved` signals, counted (a lost one counts too).
+struct LogindSignals {
+    count: Arc<AtomicU64>,
+    /// The D-Bus thread, stopped when the model is dropped.
+    _listener: Wakers,
+}
+
 /// A [`ProcessTable`] kept current from [`ProcessChanges`].
 pub struct LiveProcesses {
     root: Root,
@@ -407,6 +430,8 @@ pub struct LiveProcesses {
     samba_refresh: Duration,
     /// What the model's scans remember of files.
     files: Arc<crate::memo::FileMemos>,
+    logind: Mutex<Option<LogindSeen>>,
+    logind_signals: Option<LogindSignals>,
     /// The connector thread, stopped when the model is dropped (`None` when the caller
     /// notes the changes: tests).
     listener: Option<Wakers>,
@@ -439,8 +464,79 @@ impl LiveProcesses {
             samba: Mutex::new(None),
             samba_refresh: SAMBA_REFRESH,
             files: Arc::default(),
+            logind: Mutex::new(None),
+            logind_signals: None,
             listener,
         }
+    }
+
+    /// Listens to logind's session signals on the D-Bus `address`, so that its answer can
+    /// be reused until a session comes or goes ([`LiveProcesses::logind`]). `Err` says why
+    /// not; then every scan asks logind, as before.
+    pub fn listen_to_logind(&mut self, address: &str) -> Result<(), String> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        let options = crate::wake::WakeOptions {
+            logind_bus: Some(address.to_owned()),
+            ..Default::default()
+        };
+        let listener = Wakers::start(&self.root, &options, Arc::default(), tx);
+        if listener.active().is_empty() {
+            return Err(listener.unavailable().join("; "));
+        }
+        let count = Arc::new(AtomicU64::new(0));
+        let counted = count.clone();
+        // Every wake is a session that came or went, or signals that may have been lost.
+        // The loop ends when the listener is dropped and its sender with it.
+        let spawned = std::thread::Builder::new()
+            .name("linmgmt-logind".into())
+            .spawn(move || {
+                for _ in rx {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        spawned.map_err(|e| format!("logind signals: {e}"))?;
+        self.logind_signals = Some(LogindSignals {
+            count,
+            _listener: listener,
+        });
+        Ok(())
+    }
+
+    /// logind's sessions as last asked over D-Bus, if that answer still stands for a scan
+    /// that found the audit sessions `audits`: no session signal since, the same audit
+    /// sessions, younger than [`LOGIND_REFRESH`]. Otherwise `Err` with the token to
+    /// [remember](LiveProcesses::remember_logind) the next answer under (`None` without a
+    /// listener: nothing is kept).
+    pub fn logind(&self, audits: &BTreeSet<u32>) -> Result<Vec<LogindSession>, Option<u64>> {
+        let Some(signals) = &self.logind_signals else {
+            return Err(None);
+        };
+        let now = signals.count.load(Ordering::Relaxed);
+        let seen = self.logind.lock().unwrap_or_else(PoisonError::into_inner);
+        (seen.as_ref())
+            .filter(|s| s.signals == now && s.audits == *audits)
+            .filter(|s| s.at.elapsed() < LOGIND_REFRESH)
+            .map(|s| s.sessions.clone())
+            .ok_or(Some(now))
+    }
+
+    /// Keeps logind's answer over D-Bus, asked after [`LiveProcesses::logind`] gave
+    /// `token`, for the audit sessions `audits`.
+    pub fn remember_logind(
+        &self,
+        token: Option<u64>,
+        audits: BTreeSet<u32>,
+        sessions: Vec<LogindSession>,
+    ) {
+        let Some(signals) = token else {
+            return;
+        };
+        *self.logind.lock().unwrap_or_else(PoisonError::into_inner) = Some(LogindSeen {
+            at: Instant::now(),
+            audits,
+            signals,
+            sessions,
+        });
     }
 
     /// What the model's scans remember of files: sshd's logs, utmp and the account files,

@@ -324,6 +324,9 @@ pub struct Known {
     /// What the live model remembers of files (sshd's logs, utmp, the account files):
     /// each is read again only when it changed.
     pub files: Option<std::sync::Arc<crate::memo::FileMemos>>,
+    /// logind's sessions over D-Bus, still standing (the live model's: see
+    /// [`crate::model::LiveProcesses::logind`]), instead of asking logind again.
+    pub logind: Option<Vec<LogindSession>>,
 }
 
 /// [`scan`], without reading again what is [`Known`].
@@ -338,6 +341,7 @@ pub fn scan_with(
         processes,
         samba,
         files,
+        logind: known_logind,
     } = known;
     let files = files.as_deref();
     let mut w: Vec<Warning> = Vec::new();
@@ -369,7 +373,10 @@ pub fn scan_with(
                 .then(|| scope.spawn(crate::read::sock_diag::dump_tcp_collected));
             let logind_job = scope.spawn(|| {
                 let mut w = Vec::new();
-                let (sessions, from_bus) = read_logind(root, opts, &mut w);
+                let (sessions, from_bus) = match known_logind {
+                    Some(known) => (Some(known), true),
+                    None => read_logind(root, opts, &mut w),
+                };
                 (sessions, from_bus, w)
             });
             let processes = match processes {

@@ -102,6 +102,7 @@ impl Story {
             processes: Some(table),
             samba: None,
             files: Some(self.model.files()),
+            logind: None,
         };
         let from_model = scan_with(self.root(), &opts, &runner, now(), known).items;
         assert_eq!(
