@@ -108,6 +108,19 @@ impl<T: Clone> FileMemo<T> {
     }
 }
 
+/// `read()`'s answer for `paths`, through `memo` when there is one (the live model's).
+pub fn through<T: Clone>(
+    memo: Option<&FileMemo<T>>,
+    root: &Root,
+    paths: &[PathBuf],
+    read: impl FnOnce() -> T,
+) -> T {
+    match memo {
+        Some(memo) => memo.get(root, paths, read),
+        None => read(),
+    }
+}
+
 /// The files the live model remembers, one memo per source.
 #[derive(Debug, Default)]
 pub struct FileMemos {

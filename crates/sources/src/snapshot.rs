@@ -14,6 +14,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::command::CommandRunner;
+use crate::memo;
 use crate::parse::accounts::GroupEntry;
 use crate::parse::logind::LogindSession;
 use crate::parse::net::TcpEntry;
@@ -323,7 +324,7 @@ pub struct Known {
     pub samba: Option<SmbState>,
     /// What the live model remembers of files (sshd's logs, utmp, the account files):
     /// each is read again only when it changed.
-    pub files: Option<std::sync::Arc<crate::memo::FileMemos>>,
+    pub files: Option<std::sync::Arc<memo::FileMemos>>,
     /// logind's sessions over D-Bus, still standing (the live model's: see
     /// [`crate::model::LiveProcesses::logind`]), instead of asking logind again.
     pub logind: Option<Vec<LogindSession>>,
@@ -495,14 +496,15 @@ pub fn scan_with(
     // exe links, when asked, only where they tell something: session leaders and sshd
     // connections. No session class shows them (Win32_Process reads every process's link
     // itself), so by default none is read: a readlink per session on a large host.
-    let exe_pids: BTreeSet<u32> = (audit_sessions.iter())
-        .filter(|_| opts.exe_links)
-        .filter_map(|s| s.leader)
-        .chain(ssh.iter().filter(|_| opts.exe_links).map(|c| c.pid))
-        .collect();
-    for pid in exe_pids {
-        if let Some(&i) = index.get(&pid) {
-            processes[i].exe = read_exe(root, pid);
+    if opts.exe_links {
+        let exe_pids: BTreeSet<u32> = (audit_sessions.iter())
+            .filter_map(|s| s.leader)
+            .chain(ssh.iter().map(|c| c.pid))
+            .collect();
+        for pid in exe_pids {
+            if let Some(&i) = index.get(&pid) {
+                processes[i].exe = read_exe(root, pid);
+            }
         }
     }
 
@@ -522,11 +524,7 @@ pub fn scan_with(
         Vec::new()
     } else {
         let read = || crate::read::read_sshd_logs(root, &opts.sshd_logs);
-        match files {
-            Some(memo) => memo.sshd_logs.get(root, &opts.sshd_logs, read),
-            None => read(),
-        }
-        .into_items(&mut w)
+        memo::through(files.map(|f| &f.sshd_logs), root, &opts.sshd_logs, read).into_items(&mut w)
     };
     let nfs = read_nfs_clients(root).into_items(&mut w);
     let nfs_exports = read_nfs_exports(root).into_items(&mut w);
@@ -546,12 +544,8 @@ pub fn scan_with(
     };
     let (mut accounts, mut groups) = if opts.accounts {
         let read = || (read_accounts(root), read_groups(root));
-        let (accounts, groups) = match files {
-            Some(memo) => memo
-                .accounts
-                .get(root, &ACCOUNT_FILES.map(PathBuf::from), read),
-            None => read(),
-        };
+        let paths = ACCOUNT_FILES.map(PathBuf::from);
+        let (accounts, groups) = memo::through(files.map(|f| &f.accounts), root, &paths, read);
         (accounts.into_items(&mut w), groups.into_items(&mut w))
     } else {
         (Vec::new(), Vec::new())
@@ -793,7 +787,7 @@ const ACCOUNT_FILES: [&str; 3] = ["etc/passwd", "etc/shadow", "etc/group"];
 fn read_utmp_sessions(
     root: &Root,
     opts: &ScanOptions,
-    files: Option<&crate::memo::FileMemos>,
+    files: Option<&memo::FileMemos>,
     processes: &[Process],
     index: &HashMap<u32, usize>,
     w: &mut Vec<Warning>,
@@ -803,11 +797,8 @@ fn read_utmp_sessions(
             continue;
         }
         let read = || read_utmp(root, rel, opts.utmp_layout);
-        let records = match files {
-            Some(memo) => memo.utmp.get(root, std::slice::from_ref(rel), read),
-            None => read(),
-        }
-        .into_items(w)?;
+        let paths = std::slice::from_ref(rel);
+        let records = memo::through(files.map(|f| &f.utmp), root, paths, read).into_items(w)?;
         let sessions = filter_live(records, opts.reuse_tolerance, |pid| match index.get(&pid) {
             Some(&i) => PidState::Alive(processes[i].start_time),
             // Not in our listing: it may have started after the listing, so ask once more.
