@@ -283,6 +283,23 @@ fn the_live_model_asks_logind_again_only_when_something_changed() {
         "asked again for a new audit session"
     );
 
+    // The bus it listens on goes away (no signals to trust any more): asked every time.
+    let (asked, announcer, mock) = two_buses().expect("buses, as before");
+    let live = Live::new(asked.address(), Some(announcer.address()));
+    assert_eq!(live.five(), from_bus);
+    drop((mock, announcer));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while live.live.logind(&five) != Err(None) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(live.live.logind(&five), Err(None), "the listener ended");
+    drop(asked);
+    assert_eq!(
+        live.five(),
+        from_files,
+        "asked again once the listener ended"
+    );
+
     // Not listening (no signals to trust): asked every time.
     let (asked, _announcer, _mock) = two_buses().expect("buses, as before");
     let live = Live::new(asked.address(), None);

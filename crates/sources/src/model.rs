@@ -402,6 +402,9 @@ struct SambaSeen {
 /// with no signal.
 pub const LOGIND_REFRESH: Duration = Duration::from_secs(5);
 
+/// The signal count of a listener that ended.
+const LISTENER_GONE: u64 = u64::MAX;
+
 /// logind's last answer, and what it was given for.
 struct LogindSeen {
     at: Instant,
@@ -412,7 +415,8 @@ struct LogindSeen {
     sessions: Vec<LogindSession>,
 }
 
-/// logind's `SessionNew` and `SessionRemoved` signals, counted (a lost one counts too).
+/// logind's `SessionNew` and `SessionRemoved` signals, counted (a lost one counts too);
+/// [`LISTENER_GONE`] once the listener ended (the bus went away): then nothing is kept.
 struct LogindSignals {
     count: Arc<AtomicU64>,
     /// The D-Bus thread, stopped when the model is dropped.
@@ -486,13 +490,15 @@ impl LiveProcesses {
         let count = Arc::new(AtomicU64::new(0));
         let counted = count.clone();
         // Every wake is a session that came or went, or signals that may have been lost.
-        // The loop ends when the listener is dropped and its sender with it.
+        // The loop ends when the listener ends (the bus went away, or the model is dropped)
+        // and its sender with it: from then on, logind is asked at every scan.
         let spawned = std::thread::Builder::new()
             .name("linmgmt-logind".into())
             .spawn(move || {
                 for _ in rx {
                     counted.fetch_add(1, Ordering::Relaxed);
                 }
+                counted.store(LISTENER_GONE, Ordering::Relaxed);
             });
         spawned.map_err(|e| format!("logind signals: {e}"))?;
         self.logind_signals = Some(LogindSignals {
@@ -512,6 +518,9 @@ impl LiveProcesses {
             return Err(None);
         };
         let now = signals.count.load(Ordering::Relaxed);
+        if now == LISTENER_GONE {
+            return Err(None);
+        }
         let seen = self.logind.lock().unwrap_or_else(PoisonError::into_inner);
         (seen.as_ref())
             .filter(|s| s.signals == now && s.audits == *audits)
