@@ -164,6 +164,19 @@ impl Engine {
         deep: bool,
         wanted: &Wanted,
     ) -> Result<Answer<Vec<Instance>>, EngineError> {
+        self.collect(namespace, class, deep, |provider, class, out, warnings| {
+            provider.instances(class, wanted, out, warnings)
+        })
+    }
+
+    /// What each provider of `class` (and, when `deep`, of its subclasses) gives `ask`.
+    fn collect(
+        &self,
+        namespace: &str,
+        class: &str,
+        deep: bool,
+        ask: impl Fn(&dyn Provider, &Arc<ClassDef>, &mut Vec<Instance>, &mut Vec<Warning>),
+    ) -> Result<Answer<Vec<Instance>>, EngineError> {
         let ns = self.namespace(namespace)?;
         let root = self.class(namespace, class)?;
         let mut classes = vec![root];
@@ -176,7 +189,7 @@ impl Engine {
             for provider in &self.providers {
                 if provider.serves(ns.name(), &class.name) {
                     self.check_deadline()?;
-                    provider.instances(class, wanted, &mut instances, &mut warnings);
+                    ask(provider.as_ref(), class, &mut instances, &mut warnings);
                 }
             }
         }
@@ -324,10 +337,13 @@ impl Engine {
         }
         let path = resolve_keys(path.clone(), &class)?;
         let wanted = assoc::key_string(&relative_references(&path, &class));
+        // Providers that can find it by its keys build only it.
         let Answer {
             value: all,
             warnings,
-        } = self.instances(namespace, class.name.as_str(), true)?;
+        } = self.collect(namespace, class.name.as_str(), true, |p, class, out, w| {
+            p.instances_by_keys(class, &path.keys, out, w)
+        })?;
         // A path naming a base class finds the subclass instance with the same keys, as in WMI.
         let found = all.into_iter().find(|i| {
             i.path()

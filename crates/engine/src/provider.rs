@@ -1,6 +1,6 @@
 //! The provider interface: who fills which class.
 
-use linmgmt_cim::{ClassDef, Instance, Name};
+use linmgmt_cim::{ClassDef, Instance, KeyBinding, Name};
 use std::fmt;
 use std::sync::Arc;
 
@@ -63,4 +63,18 @@ pub trait Provider: Send + Sync {
         out: &mut Vec<Instance>,
         warnings: &mut Vec<Warning>,
     );
+
+    /// Appends the instances of `class` that have the keys `keys` (a `GetInstance`): a
+    /// provider that can find them without building the others overrides this. Others may
+    /// come too: the engine picks the one asked for.
+    fn instances_by_keys(
+        &self,
+        class: &Arc<ClassDef>,
+        keys: &[KeyBinding],
+        out: &mut Vec<Instance>,
+        warnings: &mut Vec<Warning>,
+    ) {
+        let _ = keys;
+        self.instances(class, &Wanted::All, out, warnings);
+    }
 }

@@ -19,7 +19,9 @@ pub use server::{ServerFacts, server_sessions, session_type};
 pub use viewer::UserView;
 
 use jiff::tz::TimeZone;
-use linmgmt_cim::{ClassDef, Instance, Name, Timestamp as CimTimestamp, Value};
+use linmgmt_cim::{
+    ClassDef, Instance, KeyBinding, KeyValue, Name, Timestamp as CimTimestamp, Value,
+};
 use linmgmt_engine::{Provider, Warning};
 use linmgmt_sources::command::CommandRunner;
 use linmgmt_sources::model::LiveProcesses;
@@ -533,6 +535,57 @@ impl Provider for HostProvider {
         warnings: &mut Vec<Warning>,
     ) {
         self.instances_for(class, wanted, None, out, warnings);
+    }
+
+    /// A logon session by its LogonId and a process by its Handle are built alone (on a
+    /// host with 10,000 sessions, `GetInstance` built them all); other classes, whole.
+    fn instances_by_keys(
+        &self,
+        class: &Arc<ClassDef>,
+        keys: &[KeyBinding],
+        out: &mut Vec<Instance>,
+        warnings: &mut Vec<Warning>,
+    ) {
+        let key = |name: &str| {
+            (keys.iter())
+                .find(|k| k.name.as_ref().is_some_and(|n| n.is(name)))
+                .and_then(|k| match &k.value {
+                    KeyValue::String(s) => Some(s.as_str()),
+                    _ => None,
+                })
+        };
+        if class.name.is("Win32_LogonSession")
+            && let Some(id) = key("LogonId")
+        {
+            let scan = self.scan(Depth::Sessions);
+            warnings.extend(summarize(&scan.snapshot.warnings));
+            let facts: Vec<LogonFacts> = (scan.logons().iter())
+                .filter(|f| f.logon_id.eq_ignore_ascii_case(id))
+                .cloned()
+                .collect();
+            out.extend(logon_instances(&facts, class, &self.time_zone, warnings));
+        } else if class.name.is("Win32_Process")
+            && let Some(handle) = key("Handle")
+        {
+            let scan = self.scan(Depth::Processes);
+            warnings.extend(summarize(&scan.snapshot.warnings));
+            let snap = &scan.snapshot.items;
+            let ctx = related::Context {
+                host: snap.hostname.as_deref().unwrap_or("localhost"),
+                time_zone: &self.time_zone,
+            };
+            let pids: std::collections::HashSet<u32> = handle.parse().into_iter().collect();
+            out.extend(related::processes(
+                snap,
+                Some(&pids),
+                false,
+                &ctx,
+                class,
+                warnings,
+            ));
+        } else {
+            self.instances_for(class, &Wanted::All, None, out, warnings);
+        }
     }
 }
 

@@ -245,3 +245,39 @@ fn ten_thousand_sessions() {
     let total: u64 = servers.iter().filter_map(|s| s.resources_opened).sum();
     assert!(total > 0);
 }
+
+/// `GetInstance` of a logon session or a process, which builds only that instance, gives
+/// what `SELECT *` gives for it, on every fixture (each on a provider of its own, so that
+/// nothing built for one answers the other); and a key that names nothing is not found.
+#[test]
+fn get_builds_one_instance_as_select_star_builds_it() {
+    let mut compared = 0;
+    for (name, fixture) in fixtures() {
+        let built = fixture.build();
+        for (class, most) in [("Win32_LogonSession", usize::MAX), ("Win32_Process", 8)] {
+            let answer = common::engine(&built, None)
+                .query("root/cimv2", &format!("SELECT * FROM {class}"))
+                .expect("select");
+            let linmgmt_engine::QueryOutput::Instances(set) = answer.value else {
+                panic!("instances")
+            };
+            for whole in set.instances.into_iter().take(most) {
+                let path = whole.path().expect("a path").to_string();
+                let got = common::engine(&built, None)
+                    .get("root/cimv2", &path)
+                    .unwrap_or_else(|e| panic!("{name}: get {path}: {e}"));
+                assert_eq!(list(vec![got.value]), list(vec![whole]), "{name}: {path}");
+                compared += 1;
+            }
+        }
+        for missing in [
+            r#"Win32_LogonSession.LogonId="424242""#,
+            r#"Win32_Process.Handle="424242""#,
+            r#"Win32_Process.Handle="not a pid""#,
+        ] {
+            let e = common::engine(&built, None).get("root/cimv2", missing);
+            assert!(e.is_err(), "{name}: {missing} is not found");
+        }
+    }
+    assert!(compared > 60, "instances compared: {compared}");
+}
