@@ -21,10 +21,14 @@ pub use memory::MemoryProvider;
 pub use provider::{Provider, Wanted, Warning};
 
 use linmgmt_cim::{
-    ClassDef, Instance, KeyValue, Name, ObjectPath, ScalarType, SystemContext, WbemStatus,
+    ClassDef, Instance, KeyBinding, KeyValue, Name, ObjectPath, ScalarType, SystemContext,
+    WbemStatus,
 };
 use linmgmt_schema::{Namespace, Repository};
-use linmgmt_wql::{Column, CompileOptions, Filter, MetaFilter, Projection, SelectQuery, Statement};
+use linmgmt_wql::{
+    Column, CompareOp, CompileOptions, Expr, Filter, Literal, MetaFilter, Projection, SelectQuery,
+    Statement,
+};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -264,15 +268,22 @@ impl Engine {
         let filter = Filter::compile(q.where_clause.as_ref(), &class, &self.compile)
             .map_err(EngineError::from_wql)?;
         let projection = Projection::compile(q, &class).map_err(EngineError::from_wql)?;
+        // A WHERE clause that names the one instance by its key asks providers for it
+        // alone; the filter below still decides.
         let Answer {
             value: all,
             warnings,
-        } = self.instances_with(
-            namespace,
-            class.name.as_str(),
-            true,
-            &wanted(q, &projection),
-        )?;
+        } = match pinned_key(q, &class) {
+            Some(keys) => self.collect(namespace, class.name.as_str(), true, |p, c, out, w| {
+                p.instances_by_keys(c, &keys, out, w)
+            })?,
+            None => self.instances_with(
+                namespace,
+                class.name.as_str(),
+                true,
+                &wanted(q, &projection),
+            )?,
+        };
         let selected: Vec<usize> = projection
             .columns
             .iter()
@@ -357,6 +368,40 @@ impl Engine {
             )),
         }
     }
+}
+
+/// The key a query's WHERE clause pins down: `Key = 'text'`, as the whole clause or one of
+/// its top-level ANDs, for a class whose only key is that string property.
+fn pinned_key(q: &SelectQuery, class: &ClassDef) -> Option<Vec<KeyBinding>> {
+    let mut keys = class.keys();
+    let key = keys.next()?;
+    if keys.next().is_some() || key.ty.array || key.ty.scalar != ScalarType::String {
+        return None;
+    }
+    let clause = q.where_clause.as_ref()?;
+    let conjuncts = match clause {
+        Expr::And(all) => all.as_slice(),
+        one => std::slice::from_ref(one),
+    };
+    conjuncts.iter().find_map(|e| match e {
+        Expr::Compare {
+            property,
+            op,
+            value,
+        } if op.node == CompareOp::Eq
+            && !property.is_dotted()
+            && property.parts.first().is_some_and(|p| p.name == key.name) =>
+        {
+            match &value.node {
+                Literal::String(text) => Some(vec![KeyBinding {
+                    name: Some(key.name.clone()),
+                    value: KeyValue::String(text.clone()),
+                }]),
+                _ => None,
+            }
+        }
+        _ => None,
+    })
 }
 
 /// What a query reads: every property for `SELECT *`, else the selected ones and those its

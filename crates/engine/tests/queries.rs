@@ -245,8 +245,13 @@ fn a_deadline_that_passes_during_a_query_stops_its_evaluation() {
     assert!(in_time.query("root/cimv2", query).is_ok());
 }
 
-/// A provider that records what each request wanted of it, by class.
-struct Recording(MemoryProvider, std::sync::Mutex<Vec<(String, Wanted)>>);
+/// A provider that records what each request wanted of it, by class, and which classes
+/// were asked for by keys.
+struct Recording(
+    MemoryProvider,
+    std::sync::Mutex<Vec<(String, Wanted)>>,
+    std::sync::Mutex<Vec<String>>,
+);
 
 impl linmgmt_engine::Provider for Recording {
     fn serves(&self, namespace: &str, class: &linmgmt_cim::Name) -> bool {
@@ -264,6 +269,17 @@ impl linmgmt_engine::Provider for Recording {
         self.1.lock().unwrap().push(asked);
         self.0.instances(class, wanted, out, warnings);
     }
+
+    fn instances_by_keys(
+        &self,
+        class: &Arc<linmgmt_cim::ClassDef>,
+        _keys: &[linmgmt_cim::KeyBinding],
+        out: &mut Vec<linmgmt_cim::Instance>,
+        warnings: &mut Vec<linmgmt_engine::Warning>,
+    ) {
+        self.2.lock().unwrap().push(class.name.to_string());
+        self.0.instances(class, &Wanted::All, out, warnings);
+    }
 }
 
 #[test]
@@ -275,6 +291,7 @@ fn providers_are_told_which_properties_a_request_reads() {
         .expect("instances load");
     let recording = Arc::new(Recording(
         MemoryProvider::new(instances),
+        Default::default(),
         Default::default(),
     ));
     let mut engine = Engine::new(
@@ -326,17 +343,12 @@ fn providers_are_told_which_properties_a_request_reads() {
         "SELECT __PATH FROM Win32_LogonSession",
         &[(session, only(&[]))],
     );
-    check(
-        r#"get Win32_LogonSession.LogonId="3""#,
-        &[(session, Wanted::All)],
-    );
-    // Associations: the source (does it exist?), the links' references, and the far ends
-    // whole, or only their keys when only their names are shown.
+    // Associations: the links' references, and the far ends whole, or only their keys when
+    // only their names are shown. (The source is asked for by its keys: below.)
     let links = only(&["Antecedent", "Dependent"]);
     check(
         r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="3"}"#,
         &[
-            (session, Wanted::All),
             ("Win32_LoggedOnUser", links.clone()),
             ("Win32_SessionProcess", links.clone()),
             ("Win32_Process", Wanted::All),
@@ -357,6 +369,46 @@ fn providers_are_told_which_properties_a_request_reads() {
         r#"REFERENCES OF {Win32_LogonSession.LogonId="3"} WHERE ClassDefsOnly"#,
         &[("Win32_SessionProcess", links)],
     );
+    // A request that names its instance by key asks for it by key; the filter still decides.
+    let by_keys = |request: &str| {
+        recording.2.lock().unwrap().clear();
+        let answer = match request.strip_prefix("get ") {
+            Some(path) => engine.get("root/cimv2", path).map(|_| 1),
+            None => match engine.query("root/cimv2", request).map(|a| a.value) {
+                Ok(QueryOutput::Instances(set)) => Ok(set.instances.len()),
+                other => panic!("{request}: {other:?}"),
+            },
+        };
+        let asked = recording.2.lock().unwrap().clone();
+        (answer.expect(request), asked)
+    };
+    let session = vec!["Win32_LogonSession".to_owned()];
+    assert_eq!(
+        by_keys(r#"get Win32_LogonSession.LogonId="3""#),
+        (1, session.clone())
+    );
+    assert_eq!(
+        by_keys("SELECT * FROM Win32_LogonSession WHERE LogonId = '3'"),
+        (1, session.clone())
+    );
+    assert_eq!(
+        by_keys("SELECT LogonId FROM Win32_LogonSession WHERE LogonType = 10 AND LogonId = '3'"),
+        (1, session.clone())
+    );
+    assert_eq!(
+        by_keys("SELECT * FROM Win32_LogonSession WHERE LogonId = '3' AND LogonType = 2"),
+        (0, session)
+    );
+    for whole in [
+        "SELECT * FROM Win32_LogonSession WHERE LogonId = '3' OR LogonType = 4",
+        "SELECT * FROM Win32_LogonSession WHERE NOT LogonId = '3'",
+        "SELECT * FROM Win32_LogonSession WHERE LogonId <> '3'",
+        "SELECT * FROM Win32_LogonSession WHERE LogonId LIKE '3'",
+    ] {
+        let (n, asked) = by_keys(whole);
+        assert!(n >= 1 && asked.is_empty(), "{whole}: {n} {asked:?}");
+    }
+
     // What a projection leaves out is not shown, whatever the provider filled.
     let answer = engine
         .query(

@@ -246,9 +246,10 @@ fn ten_thousand_sessions() {
     assert!(total > 0);
 }
 
-/// `GetInstance` of a logon session or a process, which builds only that instance, gives
-/// what `SELECT *` gives for it, on every fixture (each on a provider of its own, so that
-/// nothing built for one answers the other); and a key that names nothing is not found.
+/// `GetInstance` of a logon session or a process, and a query that names one by its key,
+/// which build only that instance, give what `SELECT *` gives for it, on every fixture
+/// (each on a provider of its own, so that nothing built for one answers the other); and a
+/// key that names nothing is not found.
 #[test]
 fn get_builds_one_instance_as_select_star_builds_it() {
     let mut compared = 0;
@@ -266,7 +267,27 @@ fn get_builds_one_instance_as_select_star_builds_it() {
                 let got = common::engine(&built, None)
                     .get("root/cimv2", &path)
                     .unwrap_or_else(|e| panic!("{name}: get {path}: {e}"));
-                assert_eq!(list(vec![got.value]), list(vec![whole]), "{name}: {path}");
+                assert_eq!(
+                    list(vec![got.value]),
+                    list(vec![whole.clone()]),
+                    "{name}: {path}"
+                );
+                // And a query that names it by its key (the key's value, as the path has it).
+                let key = if class == "Win32_LogonSession" {
+                    "LogonId"
+                } else {
+                    "Handle"
+                };
+                let value = whole.get(key).expect("the key").to_string();
+                let query =
+                    format!("SELECT * FROM {class} WHERE {key} = '{value}' AND {key} <> ''");
+                let answer = common::engine(&built, None)
+                    .query("root/cimv2", &query)
+                    .expect("the query");
+                let linmgmt_engine::QueryOutput::Instances(found) = answer.value else {
+                    panic!("instances")
+                };
+                assert_eq!(list(found.instances), list(vec![whole]), "{name}: {query}");
                 compared += 1;
             }
         }
