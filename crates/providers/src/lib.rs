@@ -26,6 +26,7 @@ use linmgmt_engine::{Provider, Warning};
 use linmgmt_sources::command::CommandRunner;
 use linmgmt_sources::model::LiveProcesses;
 use linmgmt_sources::{Collected, Root, ScanOptions, SmbStatusMode, Snapshot};
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 /// The namespace the session classes live in.
@@ -546,46 +547,7 @@ impl Provider for HostProvider {
         out: &mut Vec<Instance>,
         warnings: &mut Vec<Warning>,
     ) {
-        let key = |name: &str| {
-            (keys.iter())
-                .find(|k| k.name.as_ref().is_some_and(|n| n.is(name)))
-                .and_then(|k| match &k.value {
-                    KeyValue::String(s) => Some(s.as_str()),
-                    _ => None,
-                })
-        };
-        if class.name.is("Win32_LogonSession")
-            && let Some(id) = key("LogonId")
-        {
-            let scan = self.scan(Depth::Sessions);
-            warnings.extend(summarize(&scan.snapshot.warnings));
-            let facts: Vec<LogonFacts> = (scan.logons().iter())
-                .filter(|f| f.logon_id.eq_ignore_ascii_case(id))
-                .cloned()
-                .collect();
-            out.extend(logon_instances(&facts, class, &self.time_zone, warnings));
-        } else if class.name.is("Win32_Process")
-            && let Some(handle) = key("Handle")
-        {
-            let scan = self.scan(Depth::Processes);
-            warnings.extend(summarize(&scan.snapshot.warnings));
-            let snap = &scan.snapshot.items;
-            let ctx = related::Context {
-                host: snap.hostname.as_deref().unwrap_or("localhost"),
-                time_zone: &self.time_zone,
-            };
-            let pids: std::collections::HashSet<u32> = handle.parse().into_iter().collect();
-            out.extend(related::processes(
-                snap,
-                Some(&pids),
-                false,
-                &ctx,
-                class,
-                warnings,
-            ));
-        } else {
-            self.instances_for(class, &Wanted::All, None, out, warnings);
-        }
+        self.build(class, &Wanted::All, None, keys, out, warnings);
     }
 }
 
@@ -602,6 +564,31 @@ impl HostProvider {
         out: &mut Vec<Instance>,
         warnings: &mut Vec<Warning>,
     ) {
+        self.build(class, wanted, viewer, &[], out, warnings);
+    }
+
+    /// [`HostProvider::instances_for`], narrowed to the instances with `keys` where the
+    /// class can be (a logon session by LogonId, a process by Handle); others come whole.
+    pub fn instances_by_keys_for(
+        &self,
+        class: &Arc<ClassDef>,
+        keys: &[KeyBinding],
+        viewer: Option<&str>,
+        out: &mut Vec<Instance>,
+        warnings: &mut Vec<Warning>,
+    ) {
+        self.build(class, &Wanted::All, viewer, keys, out, warnings);
+    }
+
+    fn build(
+        &self,
+        class: &Arc<ClassDef>,
+        wanted: &Wanted,
+        viewer: Option<&str>,
+        keys: &[KeyBinding],
+        out: &mut Vec<Instance>,
+        warnings: &mut Vec<Warning>,
+    ) {
         let Some(&(name, depth)) = CLASSES.iter().find(|(c, _)| class.name.is(c)) else {
             return;
         };
@@ -615,17 +602,27 @@ impl HostProvider {
             host,
             time_zone: &self.time_zone,
         };
-        // The viewer's own sessions; everyone's without a viewer (no copy then).
+        // The viewer's own sessions, or the one a key names; everyone's otherwise (no copy
+        // then).
+        let key = |property: &str| {
+            (keys.iter())
+                .find(|k| k.name.as_ref().is_some_and(|n| n.is(property)))
+                .and_then(|k| match &k.value {
+                    KeyValue::String(s) => Some(s.as_str()),
+                    _ => None,
+                })
+        };
+        let logon_id = key("LogonId").filter(|_| name == "Win32_LogonSession");
         let logons: Vec<LogonFacts>;
-        let logons: &[LogonFacts] = match viewer {
-            None => scan.logons(),
-            Some(v) => {
-                logons = (scan.logons().iter())
-                    .filter(|f| f.user.as_deref() == Some(v))
-                    .cloned()
-                    .collect();
-                &logons
-            }
+        let logons: &[LogonFacts] = if viewer.is_none() && logon_id.is_none() {
+            scan.logons()
+        } else {
+            logons = (scan.logons().iter())
+                .filter(|f| viewer.is_none_or(|v| f.user.as_deref() == Some(v)))
+                .filter(|f| logon_id.is_none_or(|id| f.logon_id.eq_ignore_ascii_case(id)))
+                .cloned()
+                .collect();
+            &logons
         };
         let servers = || -> Vec<ServerFacts> {
             (scan.servers().iter())
@@ -639,8 +636,17 @@ impl HostProvider {
             "Win32_ServerSession" => server_instances(&servers(), class, w),
             "Win32_UserAccount" => related::accounts(snap, viewer, &ctx, class, w),
             "Win32_Process" => {
-                let pids: Option<std::collections::HashSet<u32>> =
+                let in_sessions: Option<HashSet<u32>> =
                     viewer.map(|_| logons.iter().flat_map(|f| f.pids.iter().copied()).collect());
+                // A Handle that is no pid names no process.
+                let pids = match key("Handle").map(|h| h.parse::<u32>().ok()) {
+                    None => in_sessions,
+                    Some(pid) => Some(
+                        (pid.into_iter())
+                            .filter(|p| in_sessions.as_ref().is_none_or(|s| s.contains(p)))
+                            .collect(),
+                    ),
+                };
                 related::processes(snap, pids.as_ref(), wanted.keys_only(class), &ctx, class, w)
             }
             "Win32_ServerConnection" => related::server_connections(snap, viewer, class, w),

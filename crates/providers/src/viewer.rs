@@ -3,7 +3,7 @@
 //! only their own sessions.
 
 use crate::HostProvider;
-use linmgmt_cim::{ClassDef, Instance, Name};
+use linmgmt_cim::{ClassDef, Instance, KeyBinding, Name};
 use linmgmt_engine::{Provider, Wanted, Warning};
 use std::sync::Arc;
 
@@ -38,5 +38,16 @@ impl Provider for UserView {
     ) {
         self.host
             .instances_for(class, wanted, Some(&self.user), out, warnings);
+    }
+
+    fn instances_by_keys(
+        &self,
+        class: &Arc<ClassDef>,
+        keys: &[KeyBinding],
+        out: &mut Vec<Instance>,
+        warnings: &mut Vec<Warning>,
+    ) {
+        self.host
+            .instances_by_keys_for(class, keys, Some(&self.user), out, warnings);
     }
 }

@@ -198,6 +198,24 @@ fn a_user_sees_only_their_own() {
         r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="2"}"#,
         &[r#"WBEM_E_NOT_FOUND (0x80041002): no instance Win32_LogonSession.LogonId="2""#],
     );
+    // Asked for by key, as GetInstance and `WHERE key = '…'` ask: their own only.
+    let found = |path: &str| e.get("root/cimv2", path).is_ok();
+    assert!(found(r#"Win32_LogonSession.LogonId="3""#));
+    assert!(
+        !found(r#"Win32_LogonSession.LogonId="2""#),
+        "alice's session"
+    );
+    assert!(found(r#"Win32_Process.Handle="20000""#));
+    assert!(
+        !found(r#"Win32_Process.Handle="1""#),
+        "init is nobody's session"
+    );
+    check(
+        &e,
+        "SELECT * FROM Win32_Process WHERE Handle = '1' OR Handle = '20001'",
+        &[r#"Win32_Process.Handle="20001""#],
+    );
+    check(&e, "SELECT * FROM Win32_Process WHERE Handle = '1'", &[]);
 }
 
 /// The NFS clients and exports of `09_shares_and_exports.fixture`.
