@@ -601,6 +601,11 @@ pub(crate) fn answer(
             if *associators && format != Format::Json {
                 anyhow::bail!("--associators needs --format json");
             }
+            if *associators && let Some(host) = host {
+                // The associations need the sessions whole: one scan for the query and them
+                // (a query that shows no origin would otherwise scan bare first).
+                host.snapshot(linmgmt_providers::Depth::Sessions);
+            }
             let answer = engine.query(ns, wql).map_err(|e| fail(e, wql))?;
             write_warnings(&answer.warnings, err);
             match answer.value {
