@@ -236,11 +236,13 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_live_model: bool,
 
-    /// With the live model: how long Samba's answer (smbstatus) is reused at most while the
-    /// same smbd processes run, in seconds (open files and idle times change without an
-    /// event; a client that comes or goes is seen at once). 0 asks every time.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = seconds(0.0, 3600.0))]
-    pub samba_refresh: f64,
+    /// With the live model: how long the file servers' answers are reused at most, in
+    /// seconds: Samba's (smbstatus) while the same smbd processes run (open files and idle
+    /// times change without an event; a client that comes or goes is an smbd that does, seen
+    /// at once), and the NFS server's clients while the same nfsd threads run (an NFS client's
+    /// arrival has no event: it is seen within this time). 0 asks every time.
+    #[arg(long, visible_alias = "samba-refresh", value_name = "SECONDS", default_value_t = 5.0, value_parser = seconds(0.0, 3600.0))]
+    pub server_refresh: f64,
 
     /// The local socket where root's `linmgmt`, `query` and `get` on this host are answered
     /// from the live model (only when serving the host).

@@ -207,7 +207,7 @@ impl HostSettings {
     /// Keeps a live process table (as root, on the real host), reconciled with a full read
     /// of `/proc` every `reconcile` on a thread of its own; where that cannot be, says why
     /// once and leaves every scan reading `/proc` in full.
-    pub(crate) fn with_live_model(mut self, reconcile: Duration, samba_refresh: Duration) -> Self {
+    pub(crate) fn with_live_model(mut self, reconcile: Duration, server_refresh: Duration) -> Self {
         if !self.on_host() {
             return self;
         }
@@ -223,7 +223,7 @@ impl HostSettings {
                         Err(e) => tracing::info!("logind: asked at every refresh ({e})"),
                     }
                 }
-                let live = Arc::new(live.with_samba_refresh(samba_refresh));
+                let live = Arc::new(live.with_server_refresh(server_refresh));
                 tracing::info!(
                     "live process table: kept from the kernel's process events, reconciled every {} s",
                     reconcile.as_secs_f64()

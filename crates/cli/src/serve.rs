@@ -73,7 +73,7 @@ fn engine_parts(
         if !args.no_live_model {
             settings = settings.with_live_model(
                 Duration::from_secs_f64(args.reconcile_interval),
-                Duration::from_secs_f64(args.samba_refresh),
+                Duration::from_secs_f64(args.server_refresh),
             );
         }
         let hub = settings.hub(tz);

@@ -43,7 +43,7 @@ pub(crate) fn watch(cli: &Cli, wql: &str, count: Option<u64>) -> anyhow::Result<
     let hub = HostSettings::from_cli(cli, root)
         .with_live_model(
             crate::WATCH_RECONCILE,
-            linmgmt_sources::model::SAMBA_REFRESH,
+            linmgmt_sources::memo::SERVER_REFRESH,
         )
         .hub(&tz);
     let mut stream = hub

@@ -404,13 +404,6 @@ impl HostProvider {
             let mut model_warnings = Vec::new();
             let live = self.live.as_ref().filter(|_| !depth.reads_every_process());
             let processes = live.map(|live| live.processes(&mut model_warnings));
-            // Samba's answer while the same smbd processes run, for a few seconds.
-            let smbd: std::collections::BTreeSet<u32> = (processes.iter().flatten())
-                .filter(|p| p.stat.comm == "smbd")
-                .map(|p| p.pid())
-                .collect();
-            let samba = live.and_then(|live| live.samba(&smbd));
-            let reused = samba.is_some();
             // logind's answer while no session came or went, for a few seconds.
             let audits: std::collections::BTreeSet<u32> = (processes.iter().flatten())
                 .filter_map(|p| p.sessionid)
@@ -428,8 +421,7 @@ impl HostProvider {
                 self.now,
                 linmgmt_sources::Known {
                     processes,
-                    samba,
-                    files: self.live.as_ref().map(|l| l.files()),
+                    memos: self.live.as_ref().map(|l| l.memos()),
                     logind,
                 },
             );
@@ -441,12 +433,6 @@ impl HostProvider {
                 live.remember_logind(logind_token, audits, sessions.clone());
             }
             snap.warnings.extend(model_warnings);
-            if let Some(live) = live
-                && !reused
-                && options.smbstatus != SmbStatusMode::Never
-            {
-                live.remember_samba(smbd, snap.items.smb.clone());
-            }
             if depth.reads_every_process() {
                 // Win32_Process.ExecutablePath; unreadable links (other users' processes
                 // without root, kernel threads) stay NULL, as in WMI without privileges.

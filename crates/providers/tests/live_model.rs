@@ -60,7 +60,7 @@ fn samba_is_asked_again_when_an_smbd_starts_or_the_answer_is_old() {
     assert_eq!(smb_sessions(&fx, &live), 0, "asked again");
     // And an answer older than the refresh interval is never reused.
     let fresh = Arc::new(
-        LiveProcesses::fed_by(fx.root(), ProcessChanges::new()).with_samba_refresh(Duration::ZERO),
+        LiveProcesses::fed_by(fx.root(), ProcessChanges::new()).with_server_refresh(Duration::ZERO),
     );
     assert_eq!(smb_sessions(&fx, &fresh), 0);
     std::fs::write(

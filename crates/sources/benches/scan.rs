@@ -64,8 +64,7 @@ fn sessions_10k_from_the_live_table(bencher: divan::Bencher) {
         let processes = live.processes(&mut w);
         let known = linmgmt_sources::Known {
             processes: Some(processes),
-            samba: None,
-            files: Some(live.files()),
+            memos: Some(live.memos()),
             logind: None,
         };
         linmgmt_sources::scan_with(fx.root(), &opts, &runner, now(), known)

@@ -1,6 +1,8 @@
-//! What was read from files, kept while the files stay as they were: the live model's
-//! memory of sshd's logs, utmp and the account files, so that a refresh re-reads a file
-//! only when it changed.
+//! What the live model's scans remember between refreshes: what was read from files, kept
+//! while the files stay as they were (sshd's logs, utmp, the account files, logind's
+//! session files), so that a refresh re-reads a file only when it changed; and the file
+//! servers' answers (Samba, NFS), kept for a bounded time while the same server processes
+//! run ([`ServerMemo`]).
 //!
 //! A file is the same when its device, inode, size and change time (`ctime`, which no
 //! user can set, unlike `mtime`) are. Change times come from the kernel's coarse clock
@@ -15,9 +17,10 @@
 //! wakes stay what they are, a latency matter.
 
 use crate::Root;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How long before its read a file must have last changed for the answer to be kept:
 /// well above any file system's timestamp granularity.
@@ -121,15 +124,100 @@ pub fn through<T: Clone>(
     }
 }
 
-/// The files the live model remembers, one memo per source.
-#[derive(Debug, Default)]
-pub struct FileMemos {
+/// A file server's answer, kept while the same server processes run, for a bounded time.
+///
+/// Samba's sessions and NFS's clients have no push source for what changes inside them
+/// (open files, idle times, an NFS client's arrival), so their answers are asked again
+/// after `refresh`; a Samba client that comes or goes is an smbd process that does, which
+/// the kernel reports, so it is seen at once.
+#[derive(Debug)]
+pub struct ServerMemo<T> {
+    kept: Mutex<Option<(Instant, BTreeSet<u32>, T)>>,
+}
+
+impl<T> Default for ServerMemo<T> {
+    fn default() -> Self {
+        ServerMemo {
+            kept: Mutex::new(None),
+        }
+    }
+}
+
+impl<T: Clone> ServerMemo<T> {
+    /// The answer kept for exactly these server processes, if younger than `refresh`.
+    pub fn fresh(&self, servers: &BTreeSet<u32>, refresh: Duration) -> Option<T> {
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        (kept.as_ref())
+            .filter(|(at, was, _)| was == servers && at.elapsed() < refresh)
+            .map(|(_, _, answer)| answer.clone())
+    }
+
+    /// Keeps `answer`, just asked while `servers` ran.
+    pub fn keep(&self, servers: BTreeSet<u32>, answer: T) {
+        *self.kept.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((Instant::now(), servers, answer));
+    }
+
+    /// The answer kept for `servers` if fresh, else `read()`'s, kept.
+    pub fn get(&self, servers: BTreeSet<u32>, refresh: Duration, read: impl FnOnce() -> T) -> T {
+        if let Some(answer) = self.fresh(&servers, refresh) {
+            return answer;
+        }
+        let answer = read();
+        self.keep(servers, answer.clone());
+        answer
+    }
+}
+
+/// How long a file server's answer is kept at most by default (see [`ServerMemo`]).
+pub const SERVER_REFRESH: Duration = Duration::from_secs(5);
+
+/// The kernel NFS server's clients and exports, with what went wrong reading them.
+pub type NfsAnswer = (
+    crate::Collected<Option<Vec<crate::read::NfsClient>>>,
+    crate::Collected<Vec<crate::parse::nfs::NfsExport>>,
+);
+
+/// What the live model remembers between its scans, one memo per source.
+#[derive(Debug)]
+pub struct Memos {
     /// sshd's logs: the authentications in their last MiB.
     pub sshd_logs: FileMemo<crate::Collected<Vec<crate::parse::sshd::SshAuth>>>,
     /// utmp's records, before they are checked against the processes.
     pub utmp: FileMemo<crate::Collected<Option<Vec<crate::parse::utmp::UtmpRecord>>>>,
     /// `/etc/passwd` (with `/etc/shadow`) and `/etc/group`.
     pub accounts: FileMemo<Accounts>,
+    /// logind's session files (`/run/systemd/sessions`), when logind is not asked over
+    /// D-Bus: the directory (whose change time moves when a file comes, goes or is
+    /// replaced, as logind replaces them) and each file.
+    pub logind_files: FileMemo<crate::Collected<Option<Vec<crate::parse::logind::LogindSession>>>>,
+    /// Samba's answer (`smbstatus`), for the smbd processes running.
+    pub samba: ServerMemo<crate::read::SmbState>,
+    /// NFS's clients and exports, for the `nfsd` threads running.
+    pub nfs: ServerMemo<NfsAnswer>,
+    /// How long [`Memos::samba`] and [`Memos::nfs`] are kept at most.
+    pub server_refresh: Duration,
+}
+
+impl Memos {
+    /// Memos that keep the file servers' answers for at most `server_refresh` (0: never).
+    pub fn new(server_refresh: Duration) -> Memos {
+        Memos {
+            sshd_logs: FileMemo::default(),
+            utmp: FileMemo::default(),
+            accounts: FileMemo::default(),
+            logind_files: FileMemo::default(),
+            samba: ServerMemo::default(),
+            nfs: ServerMemo::default(),
+            server_refresh,
+        }
+    }
+}
+
+impl Default for Memos {
+    fn default() -> Memos {
+        Memos::new(SERVER_REFRESH)
+    }
 }
 
 #[cfg(test)]
@@ -193,5 +281,29 @@ mod tests {
         assert_eq!(check(&memo, &root, "a"), ("a".into(), true));
         assert_eq!(check(&memo, &root, "a"), ("a".into(), false));
         assert_eq!(check(&memo, &root, "b"), ("b".into(), true));
+    }
+
+    #[test]
+    fn server_answers_are_kept_for_the_same_servers_and_a_while() {
+        let memo = ServerMemo::default();
+        let asked = Cell::new(0);
+        let ask = |servers: &[u32], refresh: Duration| {
+            memo.get(servers.iter().copied().collect(), refresh, || {
+                asked.set(asked.get() + 1);
+                asked.get()
+            })
+        };
+        let long = Duration::from_secs(60);
+        assert_eq!(ask(&[10, 11], long), 1);
+        assert_eq!(ask(&[10, 11], long), 1);
+        // A server process that comes or goes is a client that did.
+        assert_eq!(ask(&[10, 11, 12], long), 2);
+        assert_eq!(ask(&[10, 12], long), 3);
+        assert_eq!(ask(&[10, 12], long), 3);
+        // Past the refresh, asked again; a refresh of 0 asks every time.
+        assert_eq!(ask(&[10, 12], Duration::ZERO), 4);
+        assert_eq!(ask(&[10, 12], Duration::ZERO), 5);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(ask(&[10, 12], Duration::from_millis(10)), 6);
     }
 }

@@ -36,7 +36,6 @@ use jiff::Timestamp;
 
 use crate::parse::logind::LogindSession;
 use crate::parse::sshd::SshdRole;
-use crate::read::SmbState;
 use crate::read::proc::{Process, read_boot_time, read_process_core, read_process_details};
 use crate::snapshot::{details_wanted, read_processes};
 use crate::wake::{ProcEventKind, Wakers};
@@ -386,17 +385,6 @@ pub struct Reconciled {
     pub corrections: Vec<String>,
 }
 
-/// How long Samba's answer is reused at most while the same smbd processes run (open
-/// files and idle times change without any event).
-pub const SAMBA_REFRESH: Duration = Duration::from_secs(5);
-
-/// Samba's last answer, and the smbd processes it was given for.
-struct SambaSeen {
-    at: Instant,
-    smbd: BTreeSet<u32>,
-    state: SmbState,
-}
-
 /// How long logind's answer over D-Bus is reused at most while no session came or went: a
 /// session's state (`closing`, once its user logged out and processes linger) changes
 /// with no signal.
@@ -430,10 +418,8 @@ pub struct LiveProcesses {
     changes: Arc<ProcessChanges>,
     corrections: AtomicU64,
     reconciliations: AtomicU64,
-    samba: Mutex<Option<SambaSeen>>,
-    samba_refresh: Duration,
-    /// What the model's scans remember of files.
-    files: Arc<crate::memo::FileMemos>,
+    /// What the model's scans remember: files, and the file servers' answers.
+    memos: Arc<crate::memo::Memos>,
     logind: Mutex<Option<LogindSeen>>,
     logind_signals: Option<LogindSignals>,
     /// The connector thread, stopped when the model is dropped (`None` when the caller
@@ -465,9 +451,7 @@ impl LiveProcesses {
             changes,
             corrections: AtomicU64::new(0),
             reconciliations: AtomicU64::new(0),
-            samba: Mutex::new(None),
-            samba_refresh: SAMBA_REFRESH,
-            files: Arc::default(),
+            memos: Arc::default(),
             logind: Mutex::new(None),
             logind_signals: None,
             listener,
@@ -548,35 +532,18 @@ impl LiveProcesses {
         });
     }
 
-    /// What the model's scans remember of files: sshd's logs, utmp and the account files,
-    /// each read again only once it changed (see [`crate::memo`]).
-    pub fn files(&self) -> Arc<crate::memo::FileMemos> {
-        self.files.clone()
+    /// What the model's scans remember: sshd's logs, utmp, the account files and logind's
+    /// session files, each read again only once it changed, and the file servers' answers
+    /// (see [`crate::memo`]).
+    pub fn memos(&self) -> Arc<crate::memo::Memos> {
+        self.memos.clone()
     }
 
-    /// Reuses Samba's answer for at most `refresh` (default [`SAMBA_REFRESH`]).
-    pub fn with_samba_refresh(mut self, refresh: Duration) -> Self {
-        self.samba_refresh = refresh;
+    /// Keeps Samba's and NFS's answers for at most `refresh` (default
+    /// [`crate::memo::SERVER_REFRESH`]) while the same server processes run.
+    pub fn with_server_refresh(mut self, refresh: Duration) -> Self {
+        self.memos = Arc::new(crate::memo::Memos::new(refresh));
         self
-    }
-
-    /// Samba's last answer, if it is still fresh: the same smbd processes run (a new
-    /// client is a new smbd, a client gone an smbd gone: the kernel says so) and it is
-    /// younger than the refresh interval.
-    pub fn samba(&self, smbd: &BTreeSet<u32>) -> Option<SmbState> {
-        let seen = self.samba.lock().unwrap_or_else(PoisonError::into_inner);
-        (seen.as_ref())
-            .filter(|s| s.smbd == *smbd && s.at.elapsed() < self.samba_refresh)
-            .map(|s| s.state.clone())
-    }
-
-    /// Keeps Samba's answer for the smbd processes `smbd`.
-    pub fn remember_samba(&self, smbd: BTreeSet<u32>, state: SmbState) {
-        *self.samba.lock().unwrap_or_else(PoisonError::into_inner) = Some(SambaSeen {
-            at: Instant::now(),
-            smbd,
-            state,
-        });
     }
 
     /// Whether the kernel's events feed this model (not when its caller does, nor once the

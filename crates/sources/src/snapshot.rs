@@ -319,12 +319,11 @@ pub struct Known {
     /// The processes: the live model's table, kept current from the kernel's process
     /// events, instead of listing and reading `/proc`.
     pub processes: Option<Vec<Process>>,
-    /// Samba's answer, still fresh (the live model's: see
-    /// [`crate::model::LiveProcesses::samba`]), instead of running `smbstatus`.
-    pub samba: Option<SmbState>,
-    /// What the live model remembers of files (sshd's logs, utmp, the account files):
-    /// each is read again only when it changed.
-    pub files: Option<std::sync::Arc<memo::FileMemos>>,
+    /// What the live model remembers (see [`crate::memo`]): files, each read again only
+    /// when it changed, and the file servers' answers (Samba, NFS), asked again after a
+    /// while or when their server processes changed. Used only with `processes`, which
+    /// tell which server processes run.
+    pub memos: Option<std::sync::Arc<memo::Memos>>,
     /// logind's sessions over D-Bus, still standing (the live model's: see
     /// [`crate::model::LiveProcesses::logind`]), instead of asking logind again.
     pub logind: Option<Vec<LogindSession>>,
@@ -340,11 +339,20 @@ pub fn scan_with(
 ) -> Collected<Snapshot> {
     let Known {
         processes,
-        samba,
-        files,
+        memos,
         logind: known_logind,
     } = known;
-    let files = files.as_deref();
+    let memos = memos.as_deref();
+    // The server processes running, when the processes are known before they are read:
+    // the file servers' answers kept for them are still good.
+    let servers_named = |name: &str| -> Option<BTreeSet<u32>> {
+        let named = processes.as_deref()?.iter().filter(|p| p.stat.comm == name);
+        Some(named.map(Process::pid).collect())
+    };
+    let (smbd, nfsd) = (servers_named("smbd"), servers_named("nfsd"));
+    let samba = memos
+        .zip(smbd.as_ref())
+        .and_then(|(m, smbd)| m.samba.fresh(smbd, m.server_refresh));
     let mut w: Vec<Warning> = Vec::new();
     let boot_time = read_boot_time(root).into_items(&mut w);
     let hostname = read_line_file(root, "proc/sys/kernel/hostname").into_items(&mut w);
@@ -376,7 +384,7 @@ pub fn scan_with(
                 let mut w = Vec::new();
                 let (sessions, from_bus) = match known_logind {
                     Some(known) => (Some(known), true),
-                    None => read_logind(root, opts, &mut w),
+                    None => read_logind(root, opts, memos, &mut w),
                 };
                 (sessions, from_bus, w)
             });
@@ -394,7 +402,13 @@ pub fn scan_with(
                 smb_job.map(|job| job.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
             let smb = match (samba, answer) {
                 (Some(known), _) if wanted => known,
-                (None, Some(answer)) if wanted => answer.into_items(&mut w),
+                (None, Some(answer)) if wanted => {
+                    let state = answer.into_items(&mut w);
+                    if let (Some(m), Some(smbd)) = (memos, &smbd) {
+                        m.samba.keep(smbd.clone(), state.clone());
+                    }
+                    state
+                }
                 _ => SmbState::NotRun,
             };
             let logind = logind_job
@@ -517,17 +531,21 @@ pub fn scan_with(
         &ssh,
         &mut w,
     );
-    let utmp = read_utmp_sessions(root, opts, files, &processes, &index, &mut w);
+    let utmp = read_utmp_sessions(root, opts, memos, &processes, &index, &mut w);
     // The method of each connection, and of logins whose sshd is gone (by the client port
     // their environment names).
     let ssh_auth = if !opts.connections || (ssh.is_empty() && clues.ssh_env.is_empty()) {
         Vec::new()
     } else {
         let read = || crate::read::read_sshd_logs(root, &opts.sshd_logs);
-        memo::through(files.map(|f| &f.sshd_logs), root, &opts.sshd_logs, read).into_items(&mut w)
+        memo::through(memos.map(|m| &m.sshd_logs), root, &opts.sshd_logs, read).into_items(&mut w)
     };
-    let nfs = read_nfs_clients(root).into_items(&mut w);
-    let nfs_exports = read_nfs_exports(root).into_items(&mut w);
+    let read_nfs = || (read_nfs_clients(root), read_nfs_exports(root));
+    let (nfs, nfs_exports) = match (memos, nfsd) {
+        (Some(m), Some(nfsd)) => m.nfs.get(nfsd, m.server_refresh, read_nfs),
+        _ => read_nfs(),
+    };
+    let (nfs, nfs_exports) = (nfs.into_items(&mut w), nfs_exports.into_items(&mut w));
     // The shares Samba serves: only while it runs (or when told to ask it regardless).
     let smb_shares = match opts.smbstatus {
         SmbStatusMode::Never => Vec::new(),
@@ -545,7 +563,7 @@ pub fn scan_with(
     let (mut accounts, mut groups) = if opts.accounts {
         let read = || (read_accounts(root), read_groups(root));
         let paths = ACCOUNT_FILES.map(PathBuf::from);
-        let (accounts, groups) = memo::through(files.map(|f| &f.accounts), root, &paths, read);
+        let (accounts, groups) = memo::through(memos.map(|m| &m.accounts), root, &paths, read);
         (accounts.into_items(&mut w), groups.into_items(&mut w))
     } else {
         (Vec::new(), Vec::new())
@@ -618,6 +636,7 @@ pub fn scan_with(
 fn read_logind(
     root: &Root,
     opts: &ScanOptions,
+    memos: Option<&memo::Memos>,
     w: &mut Vec<Warning>,
 ) -> (Option<Vec<LogindSession>>, bool) {
     use crate::read::logind_bus::{BusError, read_logind_bus, system_bus_address};
@@ -637,7 +656,23 @@ fn read_logind(
             )),
         }
     }
-    (read_logind_sessions(root).into_items(w), false)
+    let Some(memo) = memos.map(|m| &m.logind_files) else {
+        return (read_logind_sessions(root).into_items(w), false);
+    };
+    // The directory and each file in it: logind replaces a file to change it, which moves
+    // the directory's change time; a file written in place moves its own.
+    const DIR: &str = "run/systemd/sessions";
+    let mut paths = vec![PathBuf::from(DIR)];
+    if let Ok(mut names) = root.read_dir_names(DIR) {
+        names.sort();
+        paths.extend(
+            names
+                .into_iter()
+                .map(|n| PathBuf::from(format!("{DIR}/{n}"))),
+        );
+    }
+    let sessions = memo.get(root, &paths, || read_logind_sessions(root));
+    (sessions.into_items(w), false)
 }
 
 /// Loads the scanner's own network namespace's TCP table from sock_diag into `net` (so its
@@ -787,7 +822,7 @@ const ACCOUNT_FILES: [&str; 3] = ["etc/passwd", "etc/shadow", "etc/group"];
 fn read_utmp_sessions(
     root: &Root,
     opts: &ScanOptions,
-    files: Option<&memo::FileMemos>,
+    memos: Option<&memo::Memos>,
     processes: &[Process],
     index: &HashMap<u32, usize>,
     w: &mut Vec<Warning>,
@@ -798,7 +833,7 @@ fn read_utmp_sessions(
         }
         let read = || read_utmp(root, rel, opts.utmp_layout);
         let paths = std::slice::from_ref(rel);
-        let records = memo::through(files.map(|f| &f.utmp), root, paths, read).into_items(w)?;
+        let records = memo::through(memos.map(|m| &m.utmp), root, paths, read).into_items(w)?;
         let sessions = filter_live(records, opts.reuse_tolerance, |pid| match index.get(&pid) {
             Some(&i) => PidState::Alive(processes[i].start_time),
             // Not in our listing: it may have started after the listing, so ask once more.

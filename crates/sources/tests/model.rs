@@ -100,8 +100,7 @@ impl Story {
         let full = scan(self.root(), &opts, &runner, now()).items;
         let known = Known {
             processes: Some(table),
-            samba: None,
-            files: Some(self.model.files()),
+            memos: Some(self.model.memos()),
             logind: None,
         };
         let from_model = scan_with(self.root(), &opts, &runner, now(), known).items;
@@ -113,6 +112,8 @@ impl Story {
         assert_eq!(from_model.utmp, full.utmp, "{what}: utmp");
         assert_eq!(from_model.ssh_auth, full.ssh_auth, "{what}: sshd's log");
         assert_eq!(from_model.accounts, full.accounts, "{what}: accounts");
+        assert_eq!(from_model.logind, full.logind, "{what}: logind's files");
+        assert_eq!(from_model.nfs, full.nfs, "{what}: NFS clients");
     }
 
     fn step(&mut self, what: &str, change: impl FnOnce(&Story)) {
@@ -207,9 +208,10 @@ fn a_login_and_a_logout_as_sshd_makes_them() {
     assert_eq!(s.model.reconcile().corrections, Vec::<String>::new());
 }
 
-/// Files the model remembers (utmp, sshd's log, the account files) change in place, the
-/// same size, just after a refresh read them, and again once they have settled: each
-/// change is seen at the next check, as a full scan sees it.
+/// Files the model remembers (utmp, sshd's log, the account files, logind's session files)
+/// change in place, the same size, just after a refresh read them, and again once they
+/// have settled: each change is seen at the next check, as a full scan sees it. So are
+/// logind's files that come, go and are replaced, as logind writes them.
 #[test]
 fn files_changed_in_place_are_read_again() {
     use linmgmt_sources::parse::utmp::{UtmpLayout, encode_file};
@@ -240,6 +242,18 @@ fn files_changed_in_place_are_read_again() {
         write(s, rel, &bytes);
     };
     s.step("a utmp record", |s| write(s, "run/utmp", &utmp("alice")));
+    let logind = |id: u32, leader: u32, state: &str| {
+        format!(
+            "UID=1001\nUSER=alice\nACTIVE=1\nSTATE={state}\nREMOTE=1\nTYPE=tty\nCLASS=user\nSERVICE=sshd\nLEADER={leader}\nAUDIT={id}\n"
+        )
+    };
+    s.step("logind's file of session 3", |s| {
+        write(
+            s,
+            "run/systemd/sessions/3",
+            logind(3, 600, "active").as_bytes(),
+        )
+    });
     // What changes: in which file, one word for another of the same length.
     let changes = [
         ("the record's user", "run/utmp", "alice", "carol"),
@@ -250,6 +264,12 @@ fn files_changed_in_place_are_read_again() {
             "password ",
         ),
         ("an account's name", "etc/passwd", "bob:", "ann:"),
+        (
+            "a session's state in logind's file",
+            "run/systemd/sessions/3",
+            "active",
+            "online",
+        ),
     ];
     // Each change twice: at once (perhaps in the clock tick of the read before), and after
     // the files settled and were kept.
@@ -263,6 +283,79 @@ fn files_changed_in_place_are_read_again() {
             s.step(&what, |s| swap(s, rel, a, b));
         }
     }
+    // logind writes a file aside and renames it over the old one.
+    let replace = |s: &Story, rel: &str, text: String| {
+        write(s, "run/systemd/sessions/.new", text.as_bytes());
+        std::fs::rename(s.dir().join("run/systemd/sessions/.new"), s.dir().join(rel)).unwrap();
+    };
+    std::thread::sleep(linmgmt_sources::memo::SETTLED + Duration::from_millis(50));
+    s.step("logind's files are read and kept", |_| {});
+    s.step("logind replaces a session's file", |s| {
+        replace(s, "run/systemd/sessions/3", logind(3, 600, "closing"))
+    });
+    std::thread::sleep(linmgmt_sources::memo::SETTLED + Duration::from_millis(50));
+    s.step("logind's files are read and kept", |_| {});
+    s.step("a session's file comes", |s| {
+        replace(s, "run/systemd/sessions/4", logind(4, 700, "active"))
+    });
+    std::thread::sleep(linmgmt_sources::memo::SETTLED + Duration::from_millis(50));
+    s.step("logind's files are read and kept", |_| {});
+    s.step("a session's file goes", |s| {
+        std::fs::remove_file(s.dir().join("run/systemd/sessions/3")).unwrap()
+    });
+}
+
+/// NFS clients come and go with no process event: the model asks again once its refresh
+/// has passed, or at once when the nfsd threads change; in between it keeps its answer.
+#[test]
+fn nfs_clients_are_asked_again_after_the_refresh_or_when_nfsd_changes() {
+    let text = format!(
+        "{BASE}//- process\npid=90 ppid=2 comm=nfsd\n//- /proc/fs/nfsd/clients/3/info\n\
+         clientid: 0x1\naddress: \"10.0.0.7:871\"\nstatus: confirmed\nminor version: 2\n"
+    );
+    let fx = Fixture::parse(&text).build();
+    let changes = ProcessChanges::new();
+    let refresh = Duration::from_millis(300);
+    let model = LiveProcesses::fed_by(fx.root(), changes.clone()).with_server_refresh(refresh);
+    let runner = fx.runner();
+    let opts = ScanOptions::default();
+    let clients = || {
+        let mut w = Vec::new();
+        let known = Known {
+            processes: Some(model.processes(&mut w)),
+            memos: Some(model.memos()),
+            logind: None,
+        };
+        let snap = scan_with(fx.root(), &opts, &runner, now(), known).items;
+        let dirs = snap.nfs.unwrap_or_default().into_iter().map(|c| c.dir);
+        dirs.collect::<Vec<_>>()
+    };
+    let add_client = |dir: &str| {
+        let path = fx.root().dir().join(format!("proc/fs/nfsd/clients/{dir}"));
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(
+            path.join("info"),
+            "clientid: 0x2\naddress: \"10.0.0.8:700\"\n",
+        )
+        .unwrap();
+    };
+    let started = std::time::Instant::now();
+    assert_eq!(clients(), ["3"]);
+    add_client("4");
+    // Within the refresh the kept answer stands (what the refresh bounds); timing decides
+    // only whether this one is checked, never the outcome of the ones below.
+    if started.elapsed() < refresh / 2 {
+        assert_eq!(clients(), ["3"], "kept within the refresh");
+    }
+    std::thread::sleep(refresh);
+    assert_eq!(clients(), ["3", "4"], "asked again after the refresh");
+    // A new nfsd thread (the server restarted): asked again at once.
+    add_client("5");
+    let thread = fx.root().dir().join("proc/91");
+    Proc::parse_line("pid=91 ppid=2 comm=nfsd").write(fx.root().dir());
+    assert!(thread.exists());
+    changes.note(Fork, 91, Some(2));
+    assert_eq!(clients(), ["3", "4", "5"], "asked again when nfsd changed");
 }
 
 #[test]
