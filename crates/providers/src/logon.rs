@@ -265,7 +265,9 @@ impl<'a> Joins<'a> {
 /// Every logon session of the snapshot, System session first, then by id.
 pub fn logon_sessions(snap: &Snapshot) -> Vec<LogonFacts> {
     let joins = Joins::new(snap);
-    let mut out = Vec::new();
+    // One per audit session, and the System session; sessions known only to logind or utmp
+    // are few.
+    let mut out = Vec::with_capacity(snap.audit_sessions.len() + 1);
     let mut claimed_utmp: BTreeSet<i32> = BTreeSet::new();
     let mut claimed_logind: BTreeSet<&str> = BTreeSet::new();
 

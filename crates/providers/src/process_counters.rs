@@ -45,7 +45,7 @@ fn u32_saturating(n: u64) -> Value {
 
 /// Sets the counter properties of one `Win32_Process` instance.
 pub(crate) fn put_counters(i: &mut Instance, p: &Process, os: &OsInfo, w: &mut Vec<Warning>) {
-    let memory = p.memory.unwrap_or_default();
+    let memory = p.memory.as_deref().copied().unwrap_or_default();
     let counters = p.counters.as_ref();
     let io = counters.and_then(|c| c.io);
     put(

@@ -443,19 +443,38 @@ pub fn scan_with(
     let is_monitor = |pid: &u32| matches!(roles.get(pid), Some((SshdRole::Monitor { .. }, _)));
     let is_child = |pid: &u32| matches!(roles.get(pid), Some((SshdRole::UserChild { .. }, _)));
     let monitored_child = |pid: &u32| is_child(pid) && ppid_of.get(pid).is_some_and(is_monitor);
-    let mut reloaded = false;
-    let mut join = |p: &mut Process,
-                    w: &mut Vec<Warning>,
-                    tcp_by_pid: &mut BTreeMap<u32, Vec<TcpEntry>>,
-                    join: bool| {
-        let pid = p.pid();
-        if p.fds.is_none() {
-            match read_fds(root, pid) {
+    // Whose sockets are joined to TCP rows: sshd's connections, Samba's clients.
+    let joined = |pid: &u32| {
+        smb_pids.contains(pid)
+            || (opts.connections && is_monitor(pid))
+            || (opts.connections && is_child(pid) && !monitored_child(pid))
+    };
+    let in_session =
+        |p: &Process| opts.session_open_files && p.sessionid.is_some() && p.stat.state != 'Z';
+    // Their fds (and, when asked, everyone's), read up front: on a jump host that is a
+    // directory and a readlink per fd for thousands of connections, so in parallel.
+    let mut fds_to_read: Vec<&mut Process> = (processes.iter_mut())
+        .filter(|p| p.fds.is_none() && (opts.open_files || in_session(p) || joined(&p.pid())))
+        .collect();
+    let threads = scan_threads().filter(|_| fds_to_read.len() >= FDS_PARALLEL_THRESHOLD);
+    let fd_warnings = in_chunks_mut(&mut fds_to_read, threads, |procs| {
+        let mut warnings = Vec::new();
+        for p in procs.iter_mut() {
+            match read_fds(root, p.pid()) {
                 Ok(fds) => p.fds = Some(fds),
-                Err(warning) => w.push(warning),
+                Err(warning) => warnings.push(warning),
             }
         }
-        if let Some(fds) = p.fds.as_ref().filter(|f| join && !f.sockets.is_empty()) {
+        warnings
+    });
+    w.extend(fd_warnings.into_iter().flatten());
+    let mut reloaded = false;
+    let mut join =
+        |p: &Process, w: &mut Vec<Warning>, tcp_by_pid: &mut BTreeMap<u32, Vec<TcpEntry>>| {
+            let pid = p.pid();
+            let Some(fds) = p.fds.as_ref().filter(|f| !f.sockets.is_empty()) else {
+                return;
+            };
             if let Some(dump) = diag.take() {
                 let sockets = dump.into_items(w);
                 own_namespace_by_sock_diag(root, sockets, &mut net, &mut tcp_last_receive);
@@ -471,22 +490,20 @@ pub fn scan_with(
             if !rows.is_empty() {
                 tcp_by_pid.insert(pid, rows);
             }
-        }
-    };
-    for p in processes.iter_mut() {
-        let pid = p.pid();
-        let wanted = smb_pids.contains(&pid)
-            || (opts.connections && is_monitor(&pid))
-            || (opts.connections && is_child(&pid) && !monitored_child(&pid));
-        let in_session = opts.session_open_files && p.sessionid.is_some() && p.stat.state != 'Z';
-        if wanted || opts.open_files || in_session {
-            join(p, &mut w, &mut tcp_by_pid, wanted);
-        }
+        };
+    for p in processes.iter().filter(|p| joined(&p.pid())) {
+        join(p, &mut w, &mut tcp_by_pid);
     }
     for p in processes.iter_mut() {
         let pid = p.pid();
         if opts.connections && monitored_child(&pid) && !tcp_by_pid.contains_key(&p.ppid()) {
-            join(p, &mut w, &mut tcp_by_pid, true);
+            if p.fds.is_none() {
+                match read_fds(root, pid) {
+                    Ok(fds) => p.fds = Some(fds),
+                    Err(warning) => w.push(warning),
+                }
+            }
+            join(p, &mut w, &mut tcp_by_pid);
         }
     }
 
@@ -719,10 +736,7 @@ pub(crate) fn read_processes(
             return Vec::new();
         }
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
-    let parallel = threads > 1 && pids.len() >= PARALLEL_THRESHOLD;
+    let threads = scan_threads().filter(|_| pids.len() >= PARALLEL_THRESHOLD);
     let core = |pids: &[u32]| {
         let mut buf = Vec::with_capacity(4096);
         let mut out = Vec::with_capacity(pids.len());
@@ -736,7 +750,7 @@ pub(crate) fn read_processes(
         (out, warnings)
     };
     let mut processes = Vec::with_capacity(pids.len());
-    for (procs, warnings) in in_chunks(&pids, parallel.then_some(threads), core) {
+    for (procs, warnings) in in_chunks(&pids, threads, core) {
         processes.extend(procs);
         w.extend(warnings);
     }
@@ -753,22 +767,8 @@ pub(crate) fn read_processes(
         }
         warnings
     };
-    if parallel {
-        let chunk = processes.len().div_ceil(threads).max(1);
-        let parts: Vec<Vec<Warning>> = std::thread::scope(|s| {
-            let handles: Vec<_> = processes
-                .chunks_mut(chunk)
-                .map(|c| s.spawn(|| details(c)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
-        w.extend(parts.into_iter().flatten());
-    } else {
-        w.extend(details(&mut processes));
-    }
+    let warnings = in_chunks_mut(&mut processes, threads, details);
+    w.extend(warnings.into_iter().flatten());
     processes
 }
 
@@ -813,8 +813,42 @@ fn in_chunks<T: Sync, R: Send>(
     }
 }
 
+/// [`in_chunks`], for work that changes the items.
+fn in_chunks_mut<T: Send, R: Send>(
+    items: &mut [T],
+    threads: Option<usize>,
+    f: impl Fn(&mut [T]) -> R + Sync,
+) -> Vec<R> {
+    match threads {
+        None => vec![f(items)],
+        Some(n) => {
+            let chunk = items.len().div_ceil(n).max(1);
+            std::thread::scope(|s| {
+                let f = &f;
+                let handles: Vec<_> = (items.chunks_mut(chunk))
+                    .map(|c| s.spawn(move || f(c)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        }
+    }
+}
+
+/// How many threads read a large host: up to 4, `None` on one core.
+fn scan_threads() -> Option<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores > 1).then_some(cores.min(4))
+}
+
 /// Below this many pids one thread is faster than several.
 const PARALLEL_THRESHOLD: usize = 1024;
+
+/// Below this many fd directories one thread is faster than several (each is a directory
+/// listing and a readlink per fd).
+const FDS_PARALLEL_THRESHOLD: usize = 128;
 
 /// The files [`read_accounts`] and [`read_groups`] read.
 const ACCOUNT_FILES: [&str; 3] = ["etc/passwd", "etc/shadow", "etc/group"];

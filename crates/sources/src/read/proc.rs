@@ -42,10 +42,12 @@ pub struct Process {
     /// the processes whose sockets are joined (sshd, smbd).
     pub fds: Option<FdSummary>,
     /// The memory lines of `status`, read with the details (all `None` for kernel threads).
-    pub memory: Option<MemoryStatus>,
+    /// Boxed, as the counters: most processes have neither, and a large host keeps tens
+    /// of thousands of processes.
+    pub memory: Option<Box<MemoryStatus>>,
     /// `Win32_Process`'s counters (`io`, `limits`, the fd count), read only on demand by
     /// [`crate::read::proc_counters::read_counters`].
-    pub counters: Option<ProcessCounters>,
+    pub counters: Option<Box<ProcessCounters>>,
 }
 
 impl Process {
@@ -211,7 +213,7 @@ pub fn read_process_details(
     };
     let status = match root.read_into(path("status"), buf) {
         Ok(()) => {
-            p.memory = Some(parse_status_memory(buf));
+            p.memory = Some(Box::new(parse_status_memory(buf)));
             p::parse_status(buf)
         }
         Err(e) => {

@@ -43,11 +43,11 @@ pub fn read_counters(root: &Root, p: &mut Process, buf: &mut Vec<u8>) {
             .ok()
             .map(|names| names.iter().filter(|n| n.parse::<u32>().is_ok()).count() as u32),
     };
-    p.counters = Some(ProcessCounters {
+    p.counters = Some(Box::new(ProcessCounters {
         io,
         limits,
         open_fds,
-    });
+    }));
 }
 
 /// What the host says about its operating system, for `Win32_Process.OSName` and
