@@ -1,9 +1,10 @@
 //! [`scan`]: every session fact of a host in one pass, as a [`Snapshot`].
 //!
-//! Cost model: `/proc` is listed once and each pid's five small files are read once; fd
-//! directories are read only for sshd and smbd processes (whose sockets are joined to TCP
-//! rows) unless [`ScanOptions::open_files`] asks for all; TCP tables are read once per
-//! network namespace. `smbstatus` (about 30 ms) runs only when an smbd process exists,
+//! Cost model: `/proc` is listed once; each pid's `stat` and `sessionid` are read once,
+//! and `cmdline` and `loginuid` only for session roots, sshd and smbd (`status` too, for
+//! every process, only with [`ScanOptions::process_details`]); fd directories are read only
+//! for sshd and smbd processes (whose sockets are joined to TCP rows) unless
+//! [`ScanOptions::open_files`] asks for all; TCP tables are read once per network namespace. `smbstatus` (about 30 ms) runs only when an smbd process exists,
 //! unless told otherwise.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,7 +23,7 @@ use crate::parse::sshd::SshdRole;
 use crate::parse::utmp::{PidState, UtmpLayout, UtmpSessions, filter_live};
 use crate::read::proc::{
     FdSummary, NetTables, Process, list_pids, read_boot_time, read_exe, read_fds, read_line_file,
-    read_process_core, read_process_details, read_uptime,
+    read_process_core, read_process_details, read_process_status, read_uptime,
 };
 use crate::read::{
     Account, NfsClient, SmbState, read_accounts, read_groups, read_logind_sessions,
@@ -72,9 +73,9 @@ pub struct ScanOptions {
     pub smbstatus_timeout: Duration,
     /// Slack when checking a utmp record's pid for reuse (btime has 1 s resolution).
     pub reuse_tolerance: SignedDuration,
-    /// Read `cmdline`, `status` and `loginuid` of every process. Off by default: then they are
-    /// read only for audit session roots, sshd-family and smbd processes, which is all that
-    /// sessions need and saves three file reads per other process.
+    /// Read `cmdline`, `loginuid` and `status` of every process (`Win32_Process`). Off by
+    /// default: then `cmdline` and `loginuid` are read only for audit session roots,
+    /// sshd-family and smbd processes, which is all that sessions need, and `status` for none.
     pub process_details: bool,
     /// Read `/etc/passwd`, `/etc/shadow` and `/etc/group`.
     pub accounts: bool,
@@ -764,6 +765,9 @@ pub(crate) fn read_processes(
         let mut warnings = Vec::new();
         for p in procs.iter_mut().filter(|p| wants(p)) {
             read_process_details(root, p, &mut buf, &mut warnings);
+            if all_details {
+                read_process_status(root, p, &mut buf, &mut warnings);
+            }
         }
         warnings
     };

@@ -21,15 +21,15 @@ pub struct Process {
     pub stat: Stat,
     /// Wall-clock start: boot time + `stat.starttime` ticks (`None` without a boot time).
     pub start_time: Option<Timestamp>,
-    /// Whether `cmdline`, `uid`, `gid` and `loginuid` were read. [`crate::scan`] reads them
-    /// only for session roots, sshd and smbd processes unless `ScanOptions::process_details`.
+    /// Whether `cmdline` and `loginuid` were read. [`crate::scan`] reads them only for
+    /// session roots, sshd and smbd processes unless `ScanOptions::process_details`.
     pub details: bool,
     /// `/proc/<pid>/cmdline` split at NULs (empty for kernel threads, zombies, unreadable,
     /// or not read: see `details`).
     pub cmdline: Vec<String>,
-    /// `Uid:` of `/proc/<pid>/status`.
+    /// `Uid:` of `/proc/<pid>/status`, read only with `ScanOptions::process_details`.
     pub uid: Option<Ids>,
-    /// `Gid:` of `/proc/<pid>/status`.
+    /// `Gid:` of `/proc/<pid>/status`, read only with `ScanOptions::process_details`.
     pub gid: Option<Ids>,
     /// `/proc/<pid>/loginuid`, `None` when unset.
     pub loginuid: Option<u32>,
@@ -41,7 +41,7 @@ pub struct Process {
     /// Open file descriptors, read only when asked (see `ScanOptions::open_files`) and for
     /// the processes whose sockets are joined (sshd, smbd).
     pub fds: Option<FdSummary>,
-    /// The memory lines of `status`, read with the details (all `None` for kernel threads).
+    /// The memory lines of `status`, read with `uid` (all `None` for kernel threads).
     /// Boxed, as the counters: most processes have neither, and a large host keeps tens
     /// of thousands of processes.
     pub memory: Option<Box<MemoryStatus>>,
@@ -143,7 +143,7 @@ pub fn read_title(root: &Root, pid: u32) -> Option<String> {
     (!title.is_empty()).then(|| title.to_owned())
 }
 
-/// Reads one process's `stat`, `sessionid`, and its details (`cmdline`, `status`, `loginuid`).
+/// Reads one process's `stat`, `sessionid`, its details (`cmdline`, `loginuid`) and `status`.
 ///
 /// Returns `Err` only when `stat` cannot be read or parsed (the process is gone or unusable);
 /// other files that are missing or bad leave their fields empty and add a warning. Missing
@@ -158,6 +158,7 @@ pub fn read_process(
 ) -> Result<Process, Warning> {
     let mut p = read_process_core(root, pid, boot_time, buf, warnings)?;
     read_process_details(root, &mut p, buf, warnings);
+    read_process_status(root, &mut p, buf, warnings);
     Ok(p)
 }
 
@@ -195,7 +196,7 @@ pub fn read_process_core(
     })
 }
 
-/// Fills `cmdline`, `uid`/`gid` and `loginuid`, and sets `details`.
+/// Fills `cmdline` and `loginuid`, and sets `details`.
 pub fn read_process_details(
     root: &Root,
     p: &mut Process,
@@ -211,20 +212,31 @@ pub fn read_process_details(
             Vec::new()
         }
     };
-    let status = match root.read_into(path("status"), buf) {
+    p.loginuid = read_audit_file(root, pid, "loginuid", buf, warnings);
+    p.details = true;
+}
+
+/// Fills `uid`/`gid` and `memory` from `status`: `Win32_Process`'s, which no session class
+/// needs, so a session scan reads no `status` file.
+pub fn read_process_status(
+    root: &Root,
+    p: &mut Process,
+    buf: &mut Vec<u8>,
+    warnings: &mut Vec<Warning>,
+) {
+    let path = format!("proc/{}/status", p.pid());
+    let status = match root.read_into(&path, buf) {
         Ok(()) => {
             p.memory = Some(Box::new(parse_status_memory(buf)));
             p::parse_status(buf)
         }
         Err(e) => {
-            warnings.push(Warning::io(path("status"), &e));
+            warnings.push(Warning::io(path, &e));
             p::Status::default()
         }
     };
     p.uid = status.uid;
     p.gid = status.gid;
-    p.loginuid = read_audit_file(root, pid, "loginuid", buf, warnings);
-    p.details = true;
 }
 
 fn read_audit_file(
