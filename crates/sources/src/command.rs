@@ -7,6 +7,7 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{Sender, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -92,29 +93,31 @@ impl CommandRunner for SystemRunner {
                     source,
                 },
             })?;
-        // Drain both pipes on threads so a chatty child cannot block on a full pipe while we wait.
-        let drain = |r: Option<Box<dyn Read + Send>>| {
+        // Drain both pipes on threads so a chatty child cannot block on a full pipe while we
+        // wait. The end of its output is the moment to look for its exit: waiting on that,
+        // rather than polling from the start, adds no latency to a 20 ms command.
+        let (closed_tx, closed) = channel();
+        let drain = |r: Option<Box<dyn Read + Send>>, closed_tx: Option<Sender<()>>| {
             thread::spawn(move || {
                 let mut buf = Vec::new();
                 if let Some(mut r) = r {
                     let _ = r.read_to_end(&mut buf);
                 }
+                if let Some(tx) = closed_tx {
+                    let _ = tx.send(());
+                }
                 buf
             })
         };
-        let out = drain(
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        );
-        let err = drain(
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        );
+        let stdout = (child.stdout.take()).map(|s| Box::new(s) as Box<dyn Read + Send>);
+        let stderr = (child.stderr.take()).map(|s| Box::new(s) as Box<dyn Read + Send>);
+        let out = drain(stdout, Some(closed_tx));
+        let err = drain(stderr, None);
         let deadline = Instant::now() + spec.timeout;
+        let _ = closed.recv_timeout(spec.timeout);
+        // A process closes its files before it becomes a zombie: poll briefly, then less
+        // often (a child that closed its output and lives on).
+        let mut pause = Duration::from_micros(50);
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
@@ -126,7 +129,10 @@ impl CommandRunner for SystemRunner {
                         timeout: spec.timeout,
                     });
                 }
-                Ok(None) => thread::sleep(Duration::from_millis(2)),
+                Ok(None) => {
+                    thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(2));
+                }
                 Err(source) => {
                     let _ = child.kill();
                     return Err(CommandError::Io { program, source });
@@ -220,5 +226,17 @@ mod tests {
         let e = SystemRunner.run(&spec("sleep", &["10"], 100)).unwrap_err();
         assert!(matches!(e, CommandError::TimedOut { .. }), "{e}");
         assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    /// The end of the output is when the exit is looked for; a child that closes its output
+    /// early is still waited for, and still killed at the deadline.
+    #[test]
+    fn output_closed_before_the_exit() {
+        let late_exit = spec("sh", &["-c", "echo hi; exec >&-; sleep 0.3; exit 4"], 5000);
+        let out = SystemRunner.run(&late_exit).unwrap();
+        assert_eq!((out.status, out.stdout.as_slice()), (Some(4), &b"hi\n"[..]));
+        let hangs = spec("sh", &["-c", "exec >&- 2>&-; exec sleep 10"], 300);
+        let e = SystemRunner.run(&hangs).unwrap_err();
+        assert!(matches!(e, CommandError::TimedOut { .. }), "{e}");
     }
 }
