@@ -10,7 +10,7 @@
 //! with 10,000 processes costs two enumerations and 10,000 look-ups.
 
 use crate::{Answer, Engine, EngineError, Wanted, resolve_keys};
-use linmgmt_cim::{ClassDef, Instance, KeyValue, ObjectPath, ScalarType, Value, WbemStatus};
+use linmgmt_cim::{ClassDef, Instance, KeyValue, Name, ObjectPath, ScalarType, Value, WbemStatus};
 use linmgmt_schema::Namespace;
 use linmgmt_wql::AssocQuery;
 use std::collections::HashMap;
@@ -113,7 +113,7 @@ impl Engine {
         namespace: &str,
         q: &AssocQuery,
     ) -> Result<Answer<AssocOutput>, EngineError> {
-        self.run_assoc(namespace, q, true)
+        self.run_assoc(namespace, q, true, &Wanted::All)
     }
 
     /// `REFERENCES OF {path} WHERE …`: the association instances that point at the source.
@@ -122,14 +122,17 @@ impl Engine {
         namespace: &str,
         q: &AssocQuery,
     ) -> Result<Answer<AssocOutput>, EngineError> {
-        self.run_assoc(namespace, q, false)
+        self.run_assoc(namespace, q, false, &Wanted::All)
     }
 
-    fn run_assoc(
+    /// The objects linked to `q`'s source (`associators`) or the links themselves, of which
+    /// the caller shows `shown`.
+    pub(crate) fn run_assoc(
         &self,
         namespace: &str,
         q: &AssocQuery,
         associators: bool,
+        shown: &Wanted,
     ) -> Result<Answer<AssocOutput>, EngineError> {
         let ns = self.namespace(namespace)?;
         let source_class = ns.class(q.path.node.class.as_str()).ok_or_else(|| {
@@ -164,19 +167,31 @@ impl Engine {
         let source = resolve_keys(q.path.node.clone(), source_class)
             .map_err(|e| e.with_span(q.path.span))?;
         let mut warnings = Vec::new();
-        // What is read of each class: only the references of the associations when what is
-        // shown is their far ends or names, and only the keys of the objects when what is
-        // shown is their names.
+        // What is read of each class: the references of the associations (and, when the
+        // links are what is shown, what of them is shown), and what is shown of the objects:
+        // only their keys when only their names are.
         let names_only = q.keys_only || q.class_defs_only;
-        let keys = Wanted::Only(Vec::new());
-        let links_wanted = |class: &ClassDef| {
-            if associators || names_only {
-                Wanted::Only(class.references().map(|p| p.name.clone()).collect())
-            } else {
-                Wanted::All
-            }
+        let shown = if names_only {
+            &Wanted::Only(Vec::new())
+        } else {
+            shown
         };
-        let targets_wanted = if names_only { &keys } else { &Wanted::All };
+        let links_wanted = |class: &ClassDef| {
+            let mut names: Vec<Name> = class.references().map(|p| p.name.clone()).collect();
+            match shown {
+                Wanted::All if !associators => return Wanted::All,
+                Wanted::Only(list) if !associators => {
+                    for name in list {
+                        if !names.contains(name) {
+                            names.push(name.clone());
+                        }
+                    }
+                }
+                _ => {}
+            }
+            Wanted::Only(names)
+        };
+        let targets_wanted = shown;
         // WMI answers WBEM_E_NOT_FOUND for a source that does not exist. (Asked whole: a
         // provider may read less for fewer properties, and what it reads first should serve
         // the links and far ends that follow.)

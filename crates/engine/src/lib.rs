@@ -160,8 +160,9 @@ impl Engine {
         self.instances_with(namespace, class, deep, &Wanted::All)
     }
 
-    /// [`Engine::instances`] with only the `wanted` properties sure to be filled.
-    fn instances_with(
+    /// [`Engine::instances`] with only the `wanted` properties (and the keys) sure to be
+    /// filled: for a caller that shows no others (CIM-XML's `PropertyList`, names only).
+    pub fn instances_with(
         &self,
         namespace: &str,
         class: &str,
@@ -205,12 +206,29 @@ impl Engine {
 
     /// Runs a WQL query in a namespace.
     pub fn query(&self, namespace: &str, text: &str) -> Result<Answer<QueryOutput>, EngineError> {
+        self.query_showing(namespace, text, &Wanted::All)
+    }
+
+    /// [`Engine::query`], for a caller that shows only `shown` of the objects an
+    /// `ASSOCIATORS OF` or `REFERENCES OF` finds (CIM-XML's `PropertyList`): providers are
+    /// asked only for those, the keys and what the association itself reads, and may leave
+    /// the other properties NULL. A `SELECT`'s own list decides what it reads.
+    pub fn query_showing(
+        &self,
+        namespace: &str,
+        text: &str,
+        shown: &Wanted,
+    ) -> Result<Answer<QueryOutput>, EngineError> {
         let statement = linmgmt_wql::parse(text).map_err(EngineError::from_wql)?;
         match statement {
             Statement::Select(q) if q.is_meta_class() => self.schema_query(namespace, &q),
             Statement::Select(q) => self.data_query(namespace, &q),
-            Statement::Associators(q) => Ok(assoc_output(self.associators(namespace, &q)?)),
-            Statement::References(q) => Ok(assoc_output(self.references(namespace, &q)?)),
+            Statement::Associators(q) => {
+                Ok(assoc_output(self.run_assoc(namespace, &q, true, shown)?))
+            }
+            Statement::References(q) => {
+                Ok(assoc_output(self.run_assoc(namespace, &q, false, shown)?))
+            }
             Statement::Event(q) => {
                 let ns = self.namespace(namespace)?;
                 let class = ns.class(q.from.name.as_str()).ok_or_else(|| {

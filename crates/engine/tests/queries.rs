@@ -367,7 +367,53 @@ fn providers_are_told_which_properties_a_request_reads() {
     );
     check(
         r#"REFERENCES OF {Win32_LogonSession.LogonId="3"} WHERE ClassDefsOnly"#,
-        &[("Win32_SessionProcess", links)],
+        &[("Win32_SessionProcess", links.clone())],
+    );
+    // A caller that shows only some properties of what an association finds (CIM-XML's
+    // PropertyList): the far ends are asked for those; links, for their references and
+    // those. A SELECT's own list decides for it.
+    let showing = |request: &str, shown: Wanted, expected: &[(&str, Wanted)]| {
+        engine
+            .query_showing("root/cimv2", request, &shown)
+            .expect(request);
+        let seen = std::mem::take(&mut *recording.1.lock().unwrap());
+        for (class, wanted) in expected {
+            let asked: Vec<&Wanted> = (seen.iter())
+                .filter(|(c, _)| c.eq_ignore_ascii_case(class))
+                .map(|(_, w)| w)
+                .collect();
+            assert!(!asked.is_empty(), "{request}: {class} was asked for");
+            assert!(
+                asked.iter().all(|w| *w == wanted),
+                "{request}: {class}: {asked:?}"
+            );
+        }
+    };
+    showing(
+        r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="3"}"#,
+        only(&["Name"]),
+        &[
+            ("Win32_SessionProcess", links.clone()),
+            ("Win32_Process", only(&["Name"])),
+        ],
+    );
+    showing(
+        r#"REFERENCES OF {Win32_LogonSession.LogonId="3"}"#,
+        only(&["Dependent", "Caption"]),
+        &[(
+            "Win32_SessionProcess",
+            only(&["Antecedent", "Dependent", "Caption"]),
+        )],
+    );
+    showing(
+        r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="3"} WHERE KeysOnly"#,
+        only(&["Name"]),
+        &[("Win32_Process", only(&[]))],
+    );
+    showing(
+        "SELECT LogonId FROM Win32_LogonSession",
+        only(&["Caption"]),
+        &[(session, only(&["LogonId"]))],
     );
     // A request that names its instance by key asks for it by key; the filter still decides.
     let by_keys = |request: &str| {

@@ -335,3 +335,62 @@ fn names_only_name_what_the_whole_answer_has() {
     }
     assert!(compared > 20, "objects compared: {compared}");
 }
+
+/// A property list (CIM-XML's `PropertyList` on Associators and References) builds only
+/// those properties, and each has the value the whole answer gives it: for every object of
+/// the fixture, each list on a fresh provider.
+#[test]
+fn a_property_list_gives_what_the_whole_answer_has() {
+    use linmgmt_engine::Wanted;
+    let root = root();
+    let instances = |e: &Engine, query: &str, shown: &Wanted| {
+        let answer = e.query_showing("root/cimv2", query, shown).expect(query);
+        let QueryOutput::Instances(set) = answer.value else {
+            panic!("{query}: instances")
+        };
+        let mut found = set.instances;
+        found.sort_by_key(|i| i.path().map(|p| p.to_string()));
+        found
+    };
+    // Lists that cross the classes: the origin of a logon session (Caption, Name and
+    // AuthenticationPackage need its connection), a process's, a server session's.
+    let lists: [&[&str]; 5] = [
+        &["Caption"],
+        &["StartTime", "LogonType"],
+        &["Name", "UserName", "Handle"],
+        &["AuthenticationPackage", "ActiveTime", "ComputerName"],
+        &["Description", "ExecutablePath", "Antecedent", "SID"],
+    ];
+    let mut compared = 0;
+    for class in [
+        "Win32_LogonSession",
+        "Win32_UserAccount",
+        "Win32_Process",
+        "Win32_ServerSession",
+    ] {
+        for path in relpaths(&engine(&root, None), &format!("SELECT * FROM {class}")) {
+            for kind in ["ASSOCIATORS", "REFERENCES"] {
+                let query = format!("{kind} OF {{{path}}}");
+                let whole = instances(&engine(&root, None), &query, &Wanted::All);
+                for list in lists {
+                    let shown = Wanted::Only(list.iter().map(|&n| n.into()).collect());
+                    let part = instances(&engine(&root, None), &query, &shown);
+                    assert_eq!(part.len(), whole.len(), "{query} {list:?}");
+                    for (p, w) in part.iter().zip(&whole) {
+                        assert_eq!(p.path(), w.path(), "{query} {list:?}");
+                        for name in list.iter().filter(|n| w.class().property(n).is_some()) {
+                            assert_eq!(
+                                p.get(name),
+                                w.get(name),
+                                "{query}: {name} of {:?}",
+                                w.path()
+                            );
+                            compared += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 100, "properties compared: {compared}");
+}

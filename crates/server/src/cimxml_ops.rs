@@ -104,13 +104,18 @@ fn source(object: &ObjectName) -> Source {
     }
 }
 
-fn association_filter(f: &cimxml::AssociationFilter, names_only: bool) -> ops::AssociationFilter {
+fn association_filter(
+    f: &cimxml::AssociationFilter,
+    names_only: bool,
+    flags: &InstanceFlags,
+) -> ops::AssociationFilter {
     ops::AssociationFilter {
         assoc_class: f.assoc_class.clone(),
         result_class: f.result_class.clone(),
         role: f.role.clone(),
         result_role: f.result_role.clone(),
         names_only,
+        properties: flags.property_list.clone(),
     }
 }
 
@@ -190,7 +195,7 @@ fn run(
             )))
         }
         Operation::EnumerateInstanceNames { class } => {
-            let out: String = ops::instances(engine, ns, class, warnings)?
+            let out: String = ops::instances(engine, ns, class, Some(&[]), warnings)?
                 .iter()
                 .map(cimxml::instance_name)
                 .collect();
@@ -205,7 +210,7 @@ fn run(
                 class_origin: flags.include_class_origin,
                 properties: list.as_deref(),
             };
-            let out: String = ops::instances(engine, ns, class, warnings)?
+            let out: String = ops::instances(engine, ns, class, list.as_deref(), warnings)?
                 .iter()
                 .map(|i| {
                     cimxml::named(
@@ -236,7 +241,7 @@ fn run(
                 ns,
                 association_kind(*kind),
                 &source(object),
-                &association_filter(filter, *names_only),
+                &association_filter(filter, *names_only, flags),
                 warnings,
             )?;
             let out: String = items(&found, host, flags, false)
@@ -288,7 +293,12 @@ fn run(
                 class_origin: flags.include_class_origin,
                 properties: list.as_deref(),
             };
-            let items: Vec<String> = ops::instances(engine, ns, class, warnings)?
+            let shown = if *paths_only {
+                Some(&[][..])
+            } else {
+                list.as_deref()
+            };
+            let items: Vec<String> = ops::instances(engine, ns, class, shown, warnings)?
                 .iter()
                 .map(|i| {
                     let path = cimxml::instance_path(i, host);
@@ -343,7 +353,7 @@ fn run(
                 ns,
                 association_kind(*kind),
                 &Source::Instance(loose(object)),
-                &association_filter(filter, *paths_only),
+                &association_filter(filter, *paths_only, flags),
                 warnings,
             )?;
             let (shape, items) = if *paths_only {

@@ -7,7 +7,7 @@
 //! thread, within the request's deadline.
 
 use linmgmt_cim::{ClassDef, Instance, KeyValue, Name, ObjectPath, ScalarType, WbemStatus};
-use linmgmt_engine::{Engine, EngineError, QueryOutput};
+use linmgmt_engine::{Engine, EngineError, QueryOutput, Wanted};
 use std::sync::Arc;
 
 /// A failed operation: the WMI status and what went wrong. Each front end maps the status
@@ -85,6 +85,9 @@ pub struct AssociationFilter {
     /// Only the objects' names are sent (AssociatorNames, ReferenceNames, path pulls):
     /// the engine then builds only their keys.
     pub names_only: bool,
+    /// The properties sent of each object (a `PropertyList`; `None`: all): only those
+    /// are built.
+    pub properties: Option<Vec<String>>,
 }
 
 /// What a query or association operation found.
@@ -130,14 +133,16 @@ pub fn classes(
     })
 }
 
-/// The instances of `class` and its subclasses; warnings are counted into `warnings`.
+/// The instances of `class` and its subclasses, of which the caller shows `shown` (and the
+/// keys; `None`: everything); warnings are counted into `warnings`.
 pub fn instances(
     engine: &Engine,
     ns: &str,
     class: &str,
+    shown: Option<&[String]>,
     warnings: &mut usize,
 ) -> OpResult<Vec<Instance>> {
-    let answer = engine.instances(ns, class, true)?;
+    let answer = engine.instances_with(ns, class, true, &wanted(shown))?;
     *warnings += answer.warnings.len();
     Ok(answer.value)
 }
@@ -158,14 +163,26 @@ pub fn get(
 pub fn query(engine: &Engine, ns: &str, text: &str, warnings: &mut usize) -> OpResult<Found> {
     let answer = engine.query(ns, text)?;
     *warnings += answer.warnings.len();
-    Ok(match answer.value {
+    Ok(found(answer.value))
+}
+
+fn found(output: QueryOutput) -> Found {
+    match output {
         QueryOutput::Instances(set) => Found::Instances {
             columns: (!set.all_properties)
                 .then(|| set.columns.iter().map(Name::to_string).collect()),
             instances: set.instances,
         },
         QueryOutput::Classes(classes) => Found::Classes(classes),
-    })
+    }
+}
+
+/// What providers are asked to fill for a caller that shows `shown` (`None`: everything).
+fn wanted(shown: Option<&[String]>) -> Wanted {
+    match shown {
+        None => Wanted::All,
+        Some(list) => Wanted::Only(list.iter().map(|n| Name::from(n.as_str())).collect()),
+    }
 }
 
 /// Associators or references of a class or instance, run as the WQL
@@ -179,7 +196,9 @@ pub fn association(
     warnings: &mut usize,
 ) -> OpResult<Found> {
     let wql = association_wql(engine, ns, kind, source, filter)?;
-    let found = query(engine, ns, &wql, warnings)?;
+    let answer = engine.query_showing(ns, &wql, &wanted(filter.properties.as_deref()))?;
+    *warnings += answer.warnings.len();
+    let found = found(answer.value);
     // The WQL has no select list, so every property is there.
     Ok(match found {
         Found::Instances { instances, .. } => Found::Instances {

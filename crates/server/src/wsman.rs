@@ -652,7 +652,7 @@ fn enumerate(
         None => {
             let class = need_class("an enumeration")?;
             (
-                ops::instances(engine, &t.namespace, &class, warnings)?,
+                ops::instances(engine, &t.namespace, &class, None, warnings)?,
                 None,
             )
         }
@@ -669,7 +669,7 @@ fn enumerate(
         },
         Some(Filter::Selectors(selectors)) => {
             let class = need_class("a SelectorFilter")?;
-            let all = ops::instances(engine, &t.namespace, &class, warnings)?;
+            let all = ops::instances(engine, &t.namespace, &class, None, warnings)?;
             (
                 all.into_iter().filter(|i| matches(i, selectors)).collect(),
                 None,
@@ -687,6 +687,7 @@ fn enumerate(
                 role: a.role.clone(),
                 result_role: a.result_role.clone(),
                 names_only: false,
+                properties: None,
             };
             let found = ops::association(
                 engine,
