@@ -578,9 +578,16 @@ impl HostProvider {
         let Some(&(name, depth)) = CLASSES.iter().find(|(c, _)| class.name.is(c)) else {
             return;
         };
-        let bare =
-            name == "Win32_LogonSession" && !NEED_CONNECTIONS.iter().any(|p| wanted.includes(p));
-        let scan = self.scan(if bare { Depth::Bare } else { depth });
+        // Less than the class's depth when less is shown: a logon session's origin needs
+        // its connection; a process's name (its pid) needs none of its details.
+        let depth = match name {
+            "Win32_LogonSession" if !NEED_CONNECTIONS.iter().any(|p| wanted.includes(p)) => {
+                Depth::Bare
+            }
+            "Win32_Process" if wanted.keys_only(class) => Depth::Bare,
+            _ => depth,
+        };
+        let scan = self.scan(depth);
         warnings.extend(summarize(&scan.snapshot.warnings));
         let snap = &scan.snapshot.items;
         let host = snap.hostname.as_deref().unwrap_or("localhost");

@@ -302,3 +302,47 @@ fn get_builds_one_instance_as_select_star_builds_it() {
     }
     assert!(compared > 60, "instances compared: {compared}");
 }
+
+/// Process names (their keys: EnumerateInstanceNames, names-only associations) need no
+/// process's details: no `status`, command line or counters is read for them, where the
+/// whole enumeration reads every one (here a `status` that may not be read warns).
+#[test]
+fn process_names_read_no_details() {
+    use linmgmt_engine::{Engine, Wanted};
+    let built = Fixture::parse(
+        "//- process\n\
+         pid=1 ppid=0 comm=init cmd=/sbin/init\n\
+         pid=700 ppid=1 comm=cron cmd=/usr/sbin/cron\n",
+    )
+    .build();
+    let host = linmgmt_providers::HostProvider::new(
+        built.root().clone().with_denied(["proc/700/status"]),
+        ScanOptions::default(),
+        Box::new(built.runner()),
+        TimeZone::UTC,
+        now(),
+    );
+    let repo = Arc::new(Repository::builtin().expect("schema"));
+    let context = linmgmt_cim::SystemContext {
+        server: "fixture-host".into(),
+    };
+    let mut engine = Engine::new(repo, context, Default::default());
+    engine.register(Arc::new(host));
+    let enumerate = |wanted: &Wanted| {
+        let answer = engine
+            .instances_with("root/cimv2", "Win32_Process", true, wanted)
+            .expect("processes");
+        let mut handles: Vec<String> = (answer.value.iter())
+            .filter_map(|i| i.get("Handle").map(|h| h.to_string()))
+            .collect();
+        handles.sort();
+        let warned = (answer.warnings.iter()).any(|w| w.message.contains("proc/700/status"));
+        (handles, warned)
+    };
+    let (names, warned) = enumerate(&Wanted::Only(Vec::new()));
+    assert!(!warned, "names read no status");
+    let (all, warned) = enumerate(&Wanted::All);
+    assert!(warned, "the whole enumeration reads every status");
+    assert_eq!(names, all);
+    assert_eq!(names.len(), 2);
+}
