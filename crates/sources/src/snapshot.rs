@@ -351,6 +351,9 @@ pub fn scan_with(
         Some(named.map(Process::pid).collect())
     };
     let (smbd, nfsd) = (servers_named("smbd"), servers_named("nfsd"));
+    // sshd's roles, once, when the processes are known up front (whether any socket is to
+    // be joined depends on them).
+    let known_roles = processes.as_deref().map(crate::joins::sshd_roles);
     let samba = memos
         .zip(smbd.as_ref())
         .and_then(|(m, smbd)| m.samba.fresh(smbd, m.server_refresh));
@@ -377,8 +380,11 @@ pub fn scan_with(
             });
             // The dump (the kernel walks its whole socket hash: 1–2 ms) only when some
             // socket will be joined; known up front when the processes are.
-            let joins_sockets =
-                opts.connections && processes.as_deref().is_none_or(has_connections);
+            let joins_sockets = opts.connections
+                && known_roles
+                    .as_ref()
+                    .zip(processes.as_deref())
+                    .is_none_or(|(roles, processes)| has_connections(processes, roles));
             let diag_job = (root.is_host() && opts.sock_diag && joins_sockets)
                 .then(|| scope.spawn(crate::read::sock_diag::dump_tcp_collected));
             let logind_job = scope.spawn(|| {
@@ -426,7 +432,7 @@ pub fn scan_with(
         .map(|s| s.sessions.iter().filter_map(|x| x.pid).collect())
         .unwrap_or_default();
 
-    let roles = crate::joins::sshd_roles(&processes);
+    let roles = known_roles.unwrap_or_else(|| crate::joins::sshd_roles(&processes));
 
     // Fds: sshd monitors (or user children without one) and smbd children always, every
     // process when asked. A monitor and its child hold the same socket, so the child's fds are
@@ -778,10 +784,9 @@ pub(crate) fn read_processes(
 
 /// Whether some of `processes` hold connections whose sockets a scan joins to TCP rows:
 /// sshd's per-connection processes, or smbd's.
-fn has_connections(processes: &[Process]) -> bool {
+fn has_connections(processes: &[Process], roles: &HashMap<u32, (SshdRole, String)>) -> bool {
     processes.iter().any(|p| p.stat.comm == "smbd")
-        || crate::joins::sshd_roles(processes)
-            .values()
+        || (roles.values())
             .any(|(role, _)| matches!(role, SshdRole::Monitor { .. } | SshdRole::UserChild { .. }))
 }
 
