@@ -12,13 +12,18 @@ use linmgmt_test_support::{Fixture, FixtureRoot, Proc, now};
 use linmgmt_wql::CompileOptions;
 use std::sync::{Arc, OnceLock};
 
+static ROOT: OnceLock<FixtureRoot> = OnceLock::new();
+
 fn main() {
     divan::main();
+    // Statics are never dropped: remove the fixture (10,500 processes' files) by hand.
+    if let Some(fixture) = ROOT.get() {
+        let _ = std::fs::remove_dir_all(fixture.root().dir());
+    }
 }
 
 /// An sshd session (audit session 7) whose shell has 10,000 children, plus 500 daemons.
 fn fixture() -> &'static FixtureRoot {
-    static ROOT: OnceLock<FixtureRoot> = OnceLock::new();
     ROOT.get_or_init(|| {
         let mut f = Fixture::new().process(Proc::new(1, 0, "init").title("/sbin/init"));
         for d in 0..500 {

@@ -6,13 +6,18 @@ use std::sync::OnceLock;
 use linmgmt_sources::{Root, ScanOptions, SmbStatusMode, scan};
 use linmgmt_test_support::{FixtureRoot, many_sessions, now};
 
+static SMALL: OnceLock<FixtureRoot> = OnceLock::new();
+static BIG: OnceLock<FixtureRoot> = OnceLock::new();
+
 fn main() {
     divan::main();
+    // Statics are never dropped: remove the fixtures (30,000 processes' files) by hand.
+    for fixture in [&SMALL, &BIG].into_iter().filter_map(OnceLock::get) {
+        let _ = std::fs::remove_dir_all(fixture.root().dir());
+    }
 }
 
 fn fixture(n: u32) -> &'static FixtureRoot {
-    static SMALL: OnceLock<FixtureRoot> = OnceLock::new();
-    static BIG: OnceLock<FixtureRoot> = OnceLock::new();
     let cell = if n == 10_000 { &BIG } else { &SMALL };
     cell.get_or_init(|| many_sessions(n).build())
 }
