@@ -25,6 +25,8 @@ pub struct Stat {
     pub session: i32,
     /// Controlling terminal device number (0 = none); see [`tty_name`].
     pub tty_nr: u32,
+    /// The kernel's flags for the process (`PF_*`): see [`Stat::is_kernel_thread`].
+    pub flags: u32,
     /// Minor page faults (served without I/O).
     pub minflt: u64,
     /// Major page faults (that needed I/O).
@@ -45,6 +47,17 @@ pub struct Stat {
     pub vsize: u64,
     /// Resident set size in pages.
     pub rss: i64,
+}
+
+/// `PF_KTHREAD`: the process is a kernel thread.
+pub const PF_KTHREAD: u32 = 0x0020_0000;
+
+impl Stat {
+    /// Whether this is a kernel thread: it has no audit session, command line or
+    /// executable, and no user can give it one.
+    pub fn is_kernel_thread(&self) -> bool {
+        self.flags & PF_KTHREAD != 0
+    }
 }
 
 /// Parses `/proc/<pid>/stat`.
@@ -91,6 +104,7 @@ pub fn parse_stat(bytes: &[u8]) -> Result<Stat, ParseError> {
         session: n(3, "session")? as i32,
         // tty_nr is printed as a signed int; the device number fits in 32 bits.
         tty_nr: n(4, "tty_nr")? as u32,
+        flags: u(6, "flags")? as u32,
         minflt: u(7, "minflt")?,
         majflt: u(9, "majflt")?,
         utime: u(11, "utime")?,
@@ -107,7 +121,7 @@ pub fn parse_stat(bytes: &[u8]) -> Result<Stat, ParseError> {
 /// Formats a `/proc/<pid>/stat` line with the given fields and zeros elsewhere (for fixtures).
 pub fn format_stat(s: &Stat) -> String {
     format!(
-        "{pid} ({comm}) {state} {ppid} {pgrp} {session} {tty} -1 4194560 {minflt} 0 {majflt} 0 {ut} {st} 0 0 {prio} {nice} {thr} 0 {start} {vsize} {rss} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+        "{pid} ({comm}) {state} {ppid} {pgrp} {session} {tty} -1 {flags} {minflt} 0 {majflt} 0 {ut} {st} 0 0 {prio} {nice} {thr} 0 {start} {vsize} {rss} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
         pid = s.pid,
         comm = s.comm,
         state = s.state,
@@ -115,6 +129,7 @@ pub fn format_stat(s: &Stat) -> String {
         pgrp = s.pgrp,
         session = s.session,
         tty = s.tty_nr as i32,
+        flags = s.flags,
         minflt = s.minflt,
         majflt = s.majflt,
         ut = s.utime,
@@ -342,6 +357,15 @@ mod tests {
             (s.starttime, s.vsize, s.rss, s.tty_nr),
             (123456, 15319040, 2617, 0)
         );
+    }
+
+    #[test]
+    fn kernel_threads_by_their_flags() {
+        assert!(!parse_stat(STAT).unwrap().is_kernel_thread());
+        // kworker, as Linux 6.1 shows it: flags 0x04208060.
+        let kworker = b"36 (kworker/1:0H-events_highpri) I 2 0 0 0 -1 69238880 0 0 0 0 0 0 0 0 0 -20 1 0 3 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0";
+        let s = parse_stat(kworker).unwrap();
+        assert!(s.is_kernel_thread(), "{:#x}", s.flags);
     }
 
     #[test]

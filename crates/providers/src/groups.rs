@@ -34,9 +34,9 @@ pub struct Member<'a> {
 /// it is (in passwd order), then the group's listed members not already named. A listed
 /// member without an account is kept (a directory user that NSS was not asked about, or a
 /// stale entry: the file says so, as Windows keeps members it cannot resolve).
-pub fn memberships(snap: &Snapshot) -> Vec<Member<'_>> {
+pub fn memberships<'a>(snap: &'a Snapshot, groups: &'a [GroupEntry]) -> Vec<Member<'a>> {
     let mut out = Vec::new();
-    for group in &snap.groups {
+    for group in groups {
         let first = out.len();
         for a in snap.accounts.iter().filter(|a| a.passwd.gid == group.gid) {
             out.push(Member {
@@ -73,13 +73,13 @@ fn path(ctx: &Context<'_>, class: &str, name: &str) -> Value {
 /// every user. Groups with the same name as an earlier one (a gid listed twice) are left
 /// out: the key is the name.
 pub fn groups(
-    snap: &Snapshot,
+    groups: &[GroupEntry],
     ctx: &Context<'_>,
     class: &Arc<ClassDef>,
     w: &mut Vec<Warning>,
 ) -> Vec<Instance> {
     let mut seen = std::collections::HashSet::new();
-    snap.groups
+    groups
         .iter()
         .filter(|g| seen.insert(g.name.as_str()))
         .map(|g| {
@@ -97,13 +97,14 @@ pub fn groups(
 /// memberships: the accounts of other users are not theirs to see.
 pub fn group_users(
     snap: &Snapshot,
+    groups: &[GroupEntry],
     viewer: Option<&str>,
     ctx: &Context<'_>,
     class: &Arc<ClassDef>,
     w: &mut Vec<Warning>,
 ) -> Vec<Instance> {
     let mut seen = std::collections::HashSet::new();
-    memberships(snap)
+    memberships(snap, groups)
         .into_iter()
         .filter(|m| viewer.is_none_or(|v| v == m.user))
         // One instance per key pair, as for the groups themselves.

@@ -25,6 +25,7 @@ use linmgmt_cim::{
 use linmgmt_engine::{Provider, Warning};
 use linmgmt_sources::command::CommandRunner;
 use linmgmt_sources::model::LiveProcesses;
+use linmgmt_sources::parse::accounts::GroupEntry;
 use linmgmt_sources::{Collected, Root, ScanOptions, SmbStatusMode, Snapshot};
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
@@ -318,6 +319,7 @@ struct Scan {
     snapshot: Collected<Snapshot>,
     logons: OnceLock<Vec<LogonFacts>>,
     servers: OnceLock<Vec<ServerFacts>>,
+    groups: OnceLock<Vec<GroupEntry>>,
 }
 
 impl Scan {
@@ -329,6 +331,14 @@ impl Scan {
     fn servers(&self) -> &[ServerFacts] {
         self.servers
             .get_or_init(|| server_sessions(&self.snapshot.items))
+    }
+
+    /// The groups, with NSS's (asked on first need: only the group classes show them).
+    fn groups(&self, root: &Root, options: &ScanOptions) -> &[GroupEntry] {
+        self.groups.get_or_init(|| {
+            let nss = options.accounts && options.nss;
+            linmgmt_sources::read::groups::with_nss(&self.snapshot.items, root, nss)
+        })
     }
 }
 
@@ -458,6 +468,7 @@ impl HostProvider {
                 snapshot: snap,
                 logons,
                 servers: OnceLock::new(),
+                groups: OnceLock::new(),
             }
         })
     }
@@ -645,8 +656,11 @@ impl HostProvider {
             "Win32_ServerConnection" => related::server_connections(snap, viewer, class, w),
             "Win32_Share" => related::shares(snap, viewer, class, w),
             "Win32_LoggedOnUser" => related::logged_on_users(logons, &ctx, class, w),
-            "Win32_Group" => groups::groups(snap, &ctx, class, w),
-            "Win32_GroupUser" => groups::group_users(snap, viewer, &ctx, class, w),
+            "Win32_Group" => groups::groups(scan.groups(&self.root, &self.options), &ctx, class, w),
+            "Win32_GroupUser" => {
+                let groups = scan.groups(&self.root, &self.options);
+                groups::group_users(snap, groups, viewer, &ctx, class, w)
+            }
             "Win32_SessionProcess" => related::session_processes(logons, &ctx, class, w),
             "Win32_SessionConnection" => {
                 related::session_connections(snap, viewer, &servers(), &ctx, class, w)

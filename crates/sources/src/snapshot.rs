@@ -250,8 +250,8 @@ pub struct Snapshot {
     pub nfs_exports: Vec<crate::parse::nfs::NfsExport>,
     /// Accounts: `/etc/passwd`, plus NSS entries for session uids missing there (real host only).
     pub accounts: Vec<Account>,
-    /// Groups: `/etc/group`, plus NSS entries for the session users' groups and the
-    /// accounts' primary groups missing there (real host only).
+    /// Groups: `/etc/group`. NSS's entries for the session users' groups and the accounts'
+    /// primary groups missing there are added by [`crate::read::groups::with_nss`].
     pub groups: Vec<GroupEntry>,
     /// The operating system's name and kernel release.
     pub os: crate::read::proc_counters::OsInfo,
@@ -263,6 +263,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The users of the sessions: their login uids (audit, sshd) and logind's.
+    pub fn session_uids(&self) -> BTreeSet<u32> {
+        session_uids(&self.audit_sessions, &self.ssh, self.logind.as_deref())
+    }
+
     /// The process with this pid.
     pub fn process(&self, pid: u32) -> Option<&Process> {
         self.processes
@@ -584,7 +589,7 @@ pub fn scan_with(
             read_smb_shares(root, &conf).into_items(&mut w)
         }
     };
-    let (mut accounts, mut groups) = if opts.accounts {
+    let (mut accounts, groups) = if opts.accounts {
         let read = || (read_accounts(root), read_groups(root));
         let paths = ACCOUNT_FILES.map(PathBuf::from);
         let (accounts, groups) = memo::through(memos.map(|m| &m.accounts), root, &paths, read);
@@ -592,19 +597,14 @@ pub fn scan_with(
     } else {
         (Vec::new(), Vec::new())
     };
+    // The session users' names, when `/etc/passwd` lacks them. (Their groups in NSS are
+    // asked only for the classes that show groups: `read::groups::with_nss`.)
     if opts.accounts && opts.nss && root.is_host() {
-        let uids: BTreeSet<u32> = audit_sessions
-            .iter()
-            .filter_map(|s| s.loginuid)
-            .chain(ssh.iter().filter_map(|c| c.loginuid))
-            .chain(logind.iter().flatten().filter_map(|l| l.uid))
-            .filter(|&u| u != crate::AUDIT_UNSET)
-            .collect();
+        let uids = session_uids(&audit_sessions, &ssh, logind.as_deref());
         let known: BTreeSet<u32> = accounts.iter().map(|a| a.passwd.uid).collect();
         for uid in uids.difference(&known) {
             accounts.extend(crate::read::nss_account(*uid));
         }
-        crate::read::groups::add_nss_groups(&mut groups, &accounts, &uids);
     }
 
     // Terminals' access times, for idle times: only where they are shown.
@@ -652,6 +652,19 @@ pub fn scan_with(
         },
         warnings: w,
     }
+}
+
+/// The users of the sessions: their login uids (audit, sshd) and logind's.
+fn session_uids(
+    audit_sessions: &[AuditSession],
+    ssh: &[SshConnection],
+    logind: Option<&[LogindSession]>,
+) -> BTreeSet<u32> {
+    (audit_sessions.iter().filter_map(|s| s.loginuid))
+        .chain(ssh.iter().filter_map(|c| c.loginuid))
+        .chain(logind.into_iter().flatten().filter_map(|l| l.uid))
+        .filter(|&u| u != crate::AUDIT_UNSET)
+        .collect()
 }
 
 /// logind's sessions: over D-Bus when [`ScanOptions::logind`] says so and the bus has logind,

@@ -210,6 +210,28 @@ fn a_bus_that_never_answers_is_bounded() {
     );
 }
 
+/// What a scan takes for granted, on this kernel: a kernel thread (`PF_KTHREAD`) has no
+/// audit session, so its `sessionid` is not read.
+#[test]
+fn kernel_threads_have_no_audit_session() {
+    use linmgmt_sources::parse::proc::parse_stat;
+    let mut kernel_threads = 0;
+    for entry in std::fs::read_dir("/proc").expect("/proc") {
+        let path = entry.expect("entry").path();
+        let (Ok(stat), Ok(session)) = (
+            std::fs::read(path.join("stat")),
+            std::fs::read_to_string(path.join("sessionid")),
+        ) else {
+            continue; // not a pid, or gone, or no audit support
+        };
+        if parse_stat(&stat).is_ok_and(|s| s.is_kernel_thread()) {
+            kernel_threads += 1;
+            assert_eq!(session.trim(), "4294967295", "{}", path.display());
+        }
+    }
+    assert!(kernel_threads > 0, "kthreadd and its threads run on every Linux");
+}
+
 #[test]
 fn nss_look_ups_use_the_hosts_name_service() {
     use linmgmt_sources::read::nss_account;

@@ -51,7 +51,7 @@ use jiff::Timestamp;
 use linmgmt_sources::Root;
 use linmgmt_sources::command::FixtureRunner;
 use linmgmt_sources::parse::net::{TCP_HEADER, TcpEntry, TcpState, format_tcp_line};
-use linmgmt_sources::parse::proc::{Stat, format_stat, pts_device};
+use linmgmt_sources::parse::proc::{PF_KTHREAD, Stat, format_stat, pts_device};
 use linmgmt_sources::parse::utmp::{UtType, UtmpLayout, UtmpRecord, UtmpText, encode_file};
 
 /// The fixture boot time: 2026-08-01T00:00:00Z.
@@ -236,6 +236,13 @@ impl Proc {
             pgrp: self.pid as i32,
             session: self.pid as i32,
             tty_nr: self.tty_nr,
+            // kthreadd (pid 2) and its children are kernel threads; the rest get the flags
+            // a user process has (PF_RANDOMIZE and PF_SUPERPRIV).
+            flags: if self.pid == 2 || self.ppid == 2 {
+                PF_KTHREAD | 0x40
+            } else {
+                0x0040_0100
+            },
             minflt: 0,
             majflt: 0,
             utime: 1,

@@ -13,6 +13,19 @@ use nix::unistd::{Gid, Group, getgrouplist};
 
 use crate::parse::accounts::GroupEntry;
 use crate::read::Account;
+use crate::{Root, Snapshot};
+
+/// The snapshot's groups (`/etc/group`), with what NSS knows of the session users' groups
+/// on the real host (`nss`; see [`add_nss_groups`]). Asked only by the classes that show
+/// groups: `getgrouplist` through NSS (sssd, LDAP, systemd-userdb) costs more than a whole
+/// session scan of a small host.
+pub fn with_nss(snap: &Snapshot, root: &Root, nss: bool) -> Vec<GroupEntry> {
+    let mut groups = snap.groups.clone();
+    if nss && root.is_host() {
+        add_nss_groups(&mut groups, &snap.accounts, &snap.session_uids());
+    }
+    groups
+}
 
 /// Adds what NSS knows about the groups of the accounts whose uid is in `users` (the
 /// session users) to `groups`: their memberships in groups `/etc/group` lists without

@@ -179,7 +179,12 @@ pub fn read_process_core(
     let stat = p::parse_stat(buf)
         .map_err(|e| Warning::new(WarningKind::Parse, &stat_path, e.to_string()))?;
     let start_time = boot_time.map(|b| p::start_time(b, stat.starttime));
-    let sessionid = read_audit_file(root, pid, "sessionid", buf, warnings);
+    // A kernel thread has no audit session (on a typical host, half the pids): one file
+    // less to read.
+    let sessionid = match stat.is_kernel_thread() {
+        true => None,
+        false => read_audit_file(root, pid, "sessionid", buf, warnings),
+    };
     Ok(Process {
         stat,
         start_time,
