@@ -303,12 +303,15 @@ fn providers_are_told_which_properties_a_request_reads() {
     );
     engine.register(recording.clone());
     let only = |list: &[&str]| Wanted::Only(list.iter().map(|&n| n.into()).collect());
-    // The request, then what each class it asked for was asked with.
-    let check = |request: &str, expected: &[(&str, Wanted)]| {
+    // The request (with what its caller shows), then what each class it asked for was
+    // asked with.
+    let asks = |request: &str, shown: Wanted, expected: &[(&str, Wanted)]| {
         let answer = if let Some(path) = request.strip_prefix("get ") {
             engine.get("root/cimv2", path).map(drop)
         } else {
-            engine.query("root/cimv2", request).map(drop)
+            engine
+                .query_showing("root/cimv2", request, &shown)
+                .map(drop)
         };
         answer.expect(request);
         let seen = std::mem::take(&mut *recording.1.lock().unwrap());
@@ -324,6 +327,7 @@ fn providers_are_told_which_properties_a_request_reads() {
             );
         }
     };
+    let check = |request: &str, expected: &[(&str, Wanted)]| asks(request, Wanted::All, expected);
     let session = "Win32_LogonSession";
     check(
         "SELECT * FROM Win32_LogonSession",
@@ -372,24 +376,7 @@ fn providers_are_told_which_properties_a_request_reads() {
     // A caller that shows only some properties of what an association finds (CIM-XML's
     // PropertyList): the far ends are asked for those; links, for their references and
     // those. A SELECT's own list decides for it.
-    let showing = |request: &str, shown: Wanted, expected: &[(&str, Wanted)]| {
-        engine
-            .query_showing("root/cimv2", request, &shown)
-            .expect(request);
-        let seen = std::mem::take(&mut *recording.1.lock().unwrap());
-        for (class, wanted) in expected {
-            let asked: Vec<&Wanted> = (seen.iter())
-                .filter(|(c, _)| c.eq_ignore_ascii_case(class))
-                .map(|(_, w)| w)
-                .collect();
-            assert!(!asked.is_empty(), "{request}: {class} was asked for");
-            assert!(
-                asked.iter().all(|w| *w == wanted),
-                "{request}: {class}: {asked:?}"
-            );
-        }
-    };
-    showing(
+    asks(
         r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="3"}"#,
         only(&["Name"]),
         &[
@@ -397,7 +384,7 @@ fn providers_are_told_which_properties_a_request_reads() {
             ("Win32_Process", only(&["Name"])),
         ],
     );
-    showing(
+    asks(
         r#"REFERENCES OF {Win32_LogonSession.LogonId="3"}"#,
         only(&["Dependent", "Caption"]),
         &[(
@@ -405,12 +392,12 @@ fn providers_are_told_which_properties_a_request_reads() {
             only(&["Antecedent", "Dependent", "Caption"]),
         )],
     );
-    showing(
+    asks(
         r#"ASSOCIATORS OF {Win32_LogonSession.LogonId="3"} WHERE KeysOnly"#,
         only(&["Name"]),
         &[("Win32_Process", only(&[]))],
     );
-    showing(
+    asks(
         "SELECT LogonId FROM Win32_LogonSession",
         only(&["Caption"]),
         &[(session, only(&["LogonId"]))],

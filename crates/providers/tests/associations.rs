@@ -308,6 +308,25 @@ fn a_user_sees_no_nfs_connections() {
     check(&e, "SELECT * FROM Win32_Share", &[]);
 }
 
+/// `ASSOCIATORS OF` and `REFERENCES OF` every session, account and process of `root`.
+fn associations_of_everything(root: &FixtureRoot) -> Vec<String> {
+    let classes = [
+        "Win32_LogonSession",
+        "Win32_UserAccount",
+        "Win32_Process",
+        "Win32_ServerSession",
+    ];
+    let mut queries = Vec::new();
+    for class in classes {
+        for path in relpaths(&engine(root, None), &format!("SELECT * FROM {class}")) {
+            for kind in ["ASSOCIATORS", "REFERENCES"] {
+                queries.push(format!("{kind} OF {{{path}}}"));
+            }
+        }
+    }
+    queries
+}
+
 /// Names only (`KeysOnly`) read less of the far ends, and name exactly the objects the
 /// whole answer has, for every object of the fixture, each on a fresh provider (so that
 /// no whole answer is cached for it).
@@ -315,23 +334,11 @@ fn a_user_sees_no_nfs_connections() {
 fn names_only_name_what_the_whole_answer_has() {
     let root = root();
     let mut compared = 0;
-    for class in [
-        "Win32_LogonSession",
-        "Win32_UserAccount",
-        "Win32_Process",
-        "Win32_ServerSession",
-    ] {
-        for path in relpaths(&engine(&root, None), &format!("SELECT * FROM {class}")) {
-            for kind in ["ASSOCIATORS", "REFERENCES"] {
-                let whole = relpaths(&engine(&root, None), &format!("{kind} OF {{{path}}}"));
-                let names = relpaths(
-                    &engine(&root, None),
-                    &format!("{kind} OF {{{path}}} WHERE KeysOnly"),
-                );
-                assert_eq!(names, whole, "{kind} OF {path}");
-                compared += whole.len();
-            }
-        }
+    for query in associations_of_everything(&root) {
+        let whole = relpaths(&engine(&root, None), &query);
+        let names = relpaths(&engine(&root, None), &format!("{query} WHERE KeysOnly"));
+        assert_eq!(names, whole, "{query}");
+        compared += whole.len();
     }
     assert!(compared > 20, "objects compared: {compared}");
 }
@@ -362,32 +369,22 @@ fn a_property_list_gives_what_the_whole_answer_has() {
         &["Description", "ExecutablePath", "Antecedent", "SID"],
     ];
     let mut compared = 0;
-    for class in [
-        "Win32_LogonSession",
-        "Win32_UserAccount",
-        "Win32_Process",
-        "Win32_ServerSession",
-    ] {
-        for path in relpaths(&engine(&root, None), &format!("SELECT * FROM {class}")) {
-            for kind in ["ASSOCIATORS", "REFERENCES"] {
-                let query = format!("{kind} OF {{{path}}}");
-                let whole = instances(&engine(&root, None), &query, &Wanted::All);
-                for list in lists {
-                    let shown = Wanted::Only(list.iter().map(|&n| n.into()).collect());
-                    let part = instances(&engine(&root, None), &query, &shown);
-                    assert_eq!(part.len(), whole.len(), "{query} {list:?}");
-                    for (p, w) in part.iter().zip(&whole) {
-                        assert_eq!(p.path(), w.path(), "{query} {list:?}");
-                        for name in list.iter().filter(|n| w.class().property(n).is_some()) {
-                            assert_eq!(
-                                p.get(name),
-                                w.get(name),
-                                "{query}: {name} of {:?}",
-                                w.path()
-                            );
-                            compared += 1;
-                        }
-                    }
+    for query in associations_of_everything(&root) {
+        let whole = instances(&engine(&root, None), &query, &Wanted::All);
+        for list in lists {
+            let shown = Wanted::Only(list.iter().map(|&n| n.into()).collect());
+            let part = instances(&engine(&root, None), &query, &shown);
+            assert_eq!(part.len(), whole.len(), "{query} {list:?}");
+            for (p, w) in part.iter().zip(&whole) {
+                assert_eq!(p.path(), w.path(), "{query} {list:?}");
+                for name in list.iter().filter(|n| w.class().property(n).is_some()) {
+                    assert_eq!(
+                        p.get(name),
+                        w.get(name),
+                        "{query}: {name} of {:?}",
+                        w.path()
+                    );
+                    compared += 1;
                 }
             }
         }

@@ -749,7 +749,7 @@ pub(crate) fn read_processes(
     all_details: bool,
     w: &mut Vec<Warning>,
 ) -> Vec<Process> {
-    let pids = match list_pids(root) {
+    let mut pids = match list_pids(root) {
         Ok(p) => p,
         Err(e) => {
             w.push(Warning::io("proc", &e));
@@ -757,11 +757,11 @@ pub(crate) fn read_processes(
         }
     };
     let threads = scan_threads().filter(|_| pids.len() >= PARALLEL_THRESHOLD);
-    let core = |pids: &[u32]| {
+    let core = |pids: &mut [u32]| {
         let mut buf = Vec::with_capacity(4096);
         let mut out = Vec::with_capacity(pids.len());
         let mut warnings = Vec::new();
-        for &pid in pids {
+        for &mut pid in pids {
             match read_process_core(root, pid, boot_time, &mut buf, &mut warnings) {
                 Ok(p) => out.push(p),
                 Err(warning) => warnings.push(warning),
@@ -770,7 +770,7 @@ pub(crate) fn read_processes(
         (out, warnings)
     };
     let mut processes = Vec::with_capacity(pids.len());
-    for (procs, warnings) in in_chunks(&pids, threads, core) {
+    for (procs, warnings) in in_chunks_mut(&mut pids, threads, core) {
         processes.extend(procs);
         w.extend(warnings);
     }
@@ -814,28 +814,6 @@ pub(crate) fn details_wanted(p: &Process, parent_session: Option<u32>) -> bool {
 
 /// Runs `f` over contiguous chunks of `items`, on `threads` scoped threads when given, and
 /// returns the results in chunk order (so output and warnings stay deterministic).
-fn in_chunks<T: Sync, R: Send>(
-    items: &[T],
-    threads: Option<usize>,
-    f: impl Fn(&[T]) -> R + Sync,
-) -> Vec<R> {
-    match threads {
-        None => vec![f(items)],
-        Some(n) => {
-            let chunk = items.len().div_ceil(n).max(1);
-            std::thread::scope(|s| {
-                let f = &f;
-                let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(move || f(c))).collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                    .collect()
-            })
-        }
-    }
-}
-
-/// [`in_chunks`], for work that changes the items.
 fn in_chunks_mut<T: Send, R: Send>(
     items: &mut [T],
     threads: Option<usize>,

@@ -229,7 +229,10 @@ fn kernel_threads_have_no_audit_session() {
             assert_eq!(session.trim(), "4294967295", "{}", path.display());
         }
     }
-    assert!(kernel_threads > 0, "kthreadd and its threads run on every Linux");
+    assert!(
+        kernel_threads > 0,
+        "kthreadd and its threads run on every Linux"
+    );
 }
 
 #[test]
