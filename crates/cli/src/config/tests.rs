@@ -53,6 +53,13 @@ log-level = "debug"
         "max_connections_per_address = 0x10\nlisten = \"127.0.0.1:5988\"\nheader-timeout = \"20\"\nrequest_timeout = 2\n",
         "--max-connections-per-address=16 --listen=127.0.0.1:5988 --header-timeout=20 --request-timeout=2",
     );
+    // A key's former name (a visible alias) still works; both names at once are one key
+    // set twice.
+    check("samba-refresh = 2\n", "--server-refresh=2");
+    check(
+        "samba-refresh = 2\nserver-refresh = 3\n",
+        "error: /etc/linmgmt/linmgmt.toml:2: \"server-refresh\" is set twice (also as \"samba-refresh\" on line 1)",
+    );
     // Global options of `linmgmt` are options of `serve` too.
     check(
         "sshd-log = [\"/var/log/auth.log\"]\nsmbstatus = \"/usr/local/bin/smbstatus\"\n",
