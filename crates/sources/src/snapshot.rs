@@ -1,11 +1,12 @@
 //! [`scan`]: every session fact of a host in one pass, as a [`Snapshot`].
 //!
-//! Cost model: `/proc` is listed once; each pid's `stat` and `sessionid` are read once,
-//! and `cmdline` and `loginuid` only for session roots, sshd and smbd (`status` too, for
-//! every process, only with [`ScanOptions::process_details`]); fd directories are read only
-//! for sshd and smbd processes (whose sockets are joined to TCP rows) unless
-//! [`ScanOptions::open_files`] asks for all; TCP tables are read once per network namespace. `smbstatus` (about 30 ms) runs only when an smbd process exists,
-//! unless told otherwise.
+//! Cost model: `/proc` is listed once; each pid's `stat` and `sessionid` are read once
+//! (kernel threads have no `sessionid`), and `cmdline` and `loginuid` only for session
+//! roots, sshd and smbd (`status` too, for every process, only with
+//! [`ScanOptions::process_details`]); fd directories are read only for sshd and smbd
+//! processes (whose sockets are joined to TCP rows) unless [`ScanOptions::open_files`] asks
+//! for all; TCP tables are read once per network namespace. `smbstatus` (about 25 ms) runs
+//! only when an smbd process exists, unless told otherwise.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -472,10 +473,7 @@ pub fn scan_with(
     let fd_warnings = in_chunks_mut(&mut fds_to_read, threads, |procs| {
         let mut warnings = Vec::new();
         for p in procs.iter_mut() {
-            match read_fds(root, p.pid()) {
-                Ok(fds) => p.fds = Some(fds),
-                Err(warning) => warnings.push(warning),
-            }
+            read_fds_into(root, p, &mut warnings);
         }
         warnings
     });
@@ -510,10 +508,7 @@ pub fn scan_with(
         let pid = p.pid();
         if opts.connections && monitored_child(&pid) && !tcp_by_pid.contains_key(&p.ppid()) {
             if p.fds.is_none() {
-                match read_fds(root, pid) {
-                    Ok(fds) => p.fds = Some(fds),
-                    Err(warning) => w.push(warning),
-                }
+                read_fds_into(root, p, &mut w);
             }
             join(p, &mut w, &mut tcp_by_pid);
         }
@@ -651,6 +646,14 @@ pub fn scan_with(
             clues,
         },
         warnings: w,
+    }
+}
+
+/// Reads `p`'s fd directory into `p.fds`, or says why it could not.
+fn read_fds_into(root: &Root, p: &mut Process, warnings: &mut Vec<Warning>) {
+    match read_fds(root, p.pid()) {
+        Ok(fds) => p.fds = Some(fds),
+        Err(warning) => warnings.push(warning),
     }
 }
 
