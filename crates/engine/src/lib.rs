@@ -18,7 +18,7 @@ pub use assoc::AssocOutput;
 pub use error::EngineError;
 pub(crate) use keys::resolve_keys;
 pub use memory::MemoryProvider;
-pub use provider::{Provider, Wanted, Warning};
+pub use provider::{Ask, Provider, Wanted, Warning};
 
 use linmgmt_cim::{
     ClassDef, Instance, KeyBinding, KeyValue, Name, ObjectPath, ScalarType, SystemContext,
@@ -170,7 +170,7 @@ impl Engine {
         wanted: &Wanted,
     ) -> Result<Answer<Vec<Instance>>, EngineError> {
         self.collect(namespace, class, deep, |provider, class, out, warnings| {
-            provider.instances(class, wanted, out, warnings)
+            provider.instances(class, Ask { wanted, keys: &[] }, out, warnings)
         })
     }
 
@@ -291,16 +291,16 @@ impl Engine {
         let Answer {
             value: all,
             warnings,
-        } = match pinned_key(q, &class) {
-            Some(keys) => self.collect(namespace, class.name.as_str(), true, |p, c, out, w| {
-                p.instances_by_keys(c, &keys, out, w)
-            })?,
-            None => self.instances_with(
-                namespace,
-                class.name.as_str(),
-                true,
-                &wanted(q, &projection),
-            )?,
+        } = {
+            let keys = pinned_key(q, &class).unwrap_or_default();
+            let wanted = wanted(q, &projection);
+            let ask = Ask {
+                wanted: &wanted,
+                keys: &keys,
+            };
+            self.collect(namespace, class.name.as_str(), true, |p, c, out, w| {
+                p.instances(c, ask, out, w)
+            })?
         };
         let selected: Vec<usize> = projection
             .columns
@@ -371,7 +371,11 @@ impl Engine {
             value: all,
             warnings,
         } = self.collect(namespace, class.name.as_str(), true, |p, class, out, w| {
-            p.instances_by_keys(class, &path.keys, out, w)
+            let ask = Ask {
+                wanted: &Wanted::All,
+                keys: &path.keys,
+            };
+            p.instances(class, ask, out, w)
         })?;
         // A path naming a base class finds the subclass instance with the same keys, as in WMI.
         let found = all.into_iter().find(|i| {
@@ -435,7 +439,13 @@ fn wanted(q: &SelectQuery, projection: &Projection) -> Wanted {
         })
         .collect();
     if let Some(clause) = &q.where_clause {
-        clause.for_each_property(&mut |p| names.extend(p.parts.first().map(|i| i.name.clone())));
+        clause.for_each_property(&mut |p| {
+            if let Some(first) = p.parts.first()
+                && !names.iter().any(|n| n.is(first.name.as_str()))
+            {
+                names.push(first.name.clone());
+            }
+        });
     }
     Wanted::Only(names)
 }

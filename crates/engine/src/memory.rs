@@ -1,7 +1,7 @@
 //! An in-memory provider: fixed instances, for tests and for static data such as the
 //! interop namespace's object manager.
 
-use crate::{Provider, Wanted, Warning};
+use crate::{Ask, Provider, Warning};
 use linmgmt_cim::{ClassDef, Instance, Name};
 use std::sync::Arc;
 
@@ -34,7 +34,7 @@ impl Provider for MemoryProvider {
     fn instances(
         &self,
         class: &Arc<ClassDef>,
-        _wanted: &Wanted,
+        _ask: Ask<'_>,
         out: &mut Vec<Instance>,
         _warnings: &mut Vec<Warning>,
     ) {

@@ -49,32 +49,37 @@ impl Wanted {
     }
 }
 
+/// What a request asks a provider for.
+#[derive(Clone, Copy, Debug)]
+pub struct Ask<'a> {
+    /// The properties it reads.
+    pub wanted: &'a Wanted,
+    /// The keys of the one instance it is after (`GetInstance`, a `WHERE Key = '…'`);
+    /// empty for every instance. A provider may give only the instances with these keys,
+    /// or more: the engine picks.
+    pub keys: &'a [KeyBinding],
+}
+
+impl Ask<'static> {
+    /// Every property of every instance: enumerations, events.
+    pub const ALL: Ask<'static> = Ask {
+        wanted: &Wanted::All,
+        keys: &[],
+    };
+}
+
 /// A source of instances for some classes.
 pub trait Provider: Send + Sync {
     /// Whether this provider fills `class` (exactly that class, not its subclasses) in `namespace`.
     fn serves(&self, namespace: &str, class: &Name) -> bool;
 
-    /// Appends the instances of `class` to `out`, and a warning per cause of missing data;
-    /// properties not [wanted](Wanted) may be left NULL.
+    /// Appends the instances of `class` that `ask` is after to `out`, and a warning per
+    /// cause of missing data; properties not [wanted](Wanted) may be left NULL.
     fn instances(
         &self,
         class: &Arc<ClassDef>,
-        wanted: &Wanted,
+        ask: Ask<'_>,
         out: &mut Vec<Instance>,
         warnings: &mut Vec<Warning>,
     );
-
-    /// Appends the instances of `class` that have the keys `keys` (a `GetInstance`): a
-    /// provider that can find them without building the others overrides this. Others may
-    /// come too: the engine picks the one asked for.
-    fn instances_by_keys(
-        &self,
-        class: &Arc<ClassDef>,
-        keys: &[KeyBinding],
-        out: &mut Vec<Instance>,
-        warnings: &mut Vec<Warning>,
-    ) {
-        let _ = keys;
-        self.instances(class, &Wanted::All, out, warnings);
-    }
 }

@@ -207,12 +207,12 @@ impl linmgmt_engine::Provider for Slow {
     fn instances(
         &self,
         class: &Arc<linmgmt_cim::ClassDef>,
-        wanted: &linmgmt_engine::Wanted,
+        ask: linmgmt_engine::Ask<'_>,
         out: &mut Vec<linmgmt_cim::Instance>,
         warnings: &mut Vec<linmgmt_engine::Warning>,
     ) {
         std::thread::sleep(self.1);
-        self.0.instances(class, wanted, out, warnings);
+        self.0.instances(class, ask, out, warnings);
     }
 }
 
@@ -245,12 +245,12 @@ fn a_deadline_that_passes_during_a_query_stops_its_evaluation() {
     assert!(in_time.query("root/cimv2", query).is_ok());
 }
 
-/// A provider that records what each request wanted of it, by class, and which classes
-/// were asked for by keys.
+/// A provider that records what each request wanted of it, by class: asked for every
+/// instance, and asked by keys.
 struct Recording(
     MemoryProvider,
     std::sync::Mutex<Vec<(String, Wanted)>>,
-    std::sync::Mutex<Vec<String>>,
+    std::sync::Mutex<Vec<(String, Wanted)>>,
 );
 
 impl linmgmt_engine::Provider for Recording {
@@ -261,24 +261,18 @@ impl linmgmt_engine::Provider for Recording {
     fn instances(
         &self,
         class: &Arc<linmgmt_cim::ClassDef>,
-        wanted: &Wanted,
+        ask: linmgmt_engine::Ask<'_>,
         out: &mut Vec<linmgmt_cim::Instance>,
         warnings: &mut Vec<linmgmt_engine::Warning>,
     ) {
-        let asked = (class.name.to_string(), wanted.clone());
-        self.1.lock().unwrap().push(asked);
-        self.0.instances(class, wanted, out, warnings);
-    }
-
-    fn instances_by_keys(
-        &self,
-        class: &Arc<linmgmt_cim::ClassDef>,
-        _keys: &[linmgmt_cim::KeyBinding],
-        out: &mut Vec<linmgmt_cim::Instance>,
-        warnings: &mut Vec<linmgmt_engine::Warning>,
-    ) {
-        self.2.lock().unwrap().push(class.name.to_string());
-        self.0.instances(class, &Wanted::All, out, warnings);
+        let asked = (class.name.to_string(), ask.wanted.clone());
+        let log = if ask.keys.is_empty() {
+            &self.1
+        } else {
+            &self.2
+        };
+        log.lock().unwrap().push(asked);
+        self.0.instances(class, ask, out, warnings);
     }
 }
 
@@ -402,7 +396,8 @@ fn providers_are_told_which_properties_a_request_reads() {
         only(&["Caption"]),
         &[(session, only(&["LogonId"]))],
     );
-    // A request that names its instance by key asks for it by key; the filter still decides.
+    // A request that names its instance by key asks for it by key, with what it reads; the
+    // filter still decides.
     let by_keys = |request: &str| {
         recording.2.lock().unwrap().clear();
         let answer = match request.strip_prefix("get ") {
@@ -415,22 +410,22 @@ fn providers_are_told_which_properties_a_request_reads() {
         let asked = recording.2.lock().unwrap().clone();
         (answer.expect(request), asked)
     };
-    let session = vec!["Win32_LogonSession".to_owned()];
+    let session = |wanted: Wanted| vec![("Win32_LogonSession".to_owned(), wanted)];
     assert_eq!(
         by_keys(r#"get Win32_LogonSession.LogonId="3""#),
-        (1, session.clone())
+        (1, session(Wanted::All))
     );
     assert_eq!(
         by_keys("SELECT * FROM Win32_LogonSession WHERE LogonId = '3'"),
-        (1, session.clone())
+        (1, session(Wanted::All))
     );
     assert_eq!(
         by_keys("SELECT LogonId FROM Win32_LogonSession WHERE LogonType = 10 AND LogonId = '3'"),
-        (1, session.clone())
+        (1, session(only(&["LogonId", "LogonType"])))
     );
     assert_eq!(
         by_keys("SELECT * FROM Win32_LogonSession WHERE LogonId = '3' AND LogonType = 2"),
-        (0, session)
+        (0, session(Wanted::All))
     );
     for whole in [
         "SELECT * FROM Win32_LogonSession WHERE LogonId = '3' OR LogonType = 4",

@@ -19,10 +19,8 @@ pub use server::{ServerFacts, server_sessions, session_type};
 pub use viewer::UserView;
 
 use jiff::tz::TimeZone;
-use linmgmt_cim::{
-    ClassDef, Instance, KeyBinding, KeyValue, Name, Timestamp as CimTimestamp, Value,
-};
-use linmgmt_engine::{Provider, Warning};
+use linmgmt_cim::{ClassDef, Instance, KeyValue, Name, Timestamp as CimTimestamp, Value};
+use linmgmt_engine::{Ask, Provider, Warning};
 use linmgmt_sources::command::CommandRunner;
 use linmgmt_sources::model::LiveProcesses;
 use linmgmt_sources::parse::accounts::GroupEntry;
@@ -528,23 +526,11 @@ impl Provider for HostProvider {
     fn instances(
         &self,
         class: &Arc<ClassDef>,
-        wanted: &Wanted,
+        ask: Ask<'_>,
         out: &mut Vec<Instance>,
         warnings: &mut Vec<Warning>,
     ) {
-        self.instances_for(class, wanted, None, out, warnings);
-    }
-
-    /// A logon session by its LogonId and a process by its Handle are built alone (on a
-    /// host with 10,000 sessions, `GetInstance` built them all); other classes, whole.
-    fn instances_by_keys(
-        &self,
-        class: &Arc<ClassDef>,
-        keys: &[KeyBinding],
-        out: &mut Vec<Instance>,
-        warnings: &mut Vec<Warning>,
-    ) {
-        self.build(class, &Wanted::All, None, keys, out, warnings);
+        self.instances_asked(class, ask, None, out, warnings);
     }
 }
 
@@ -561,31 +547,22 @@ impl HostProvider {
         out: &mut Vec<Instance>,
         warnings: &mut Vec<Warning>,
     ) {
-        self.build(class, wanted, viewer, &[], out, warnings);
+        let ask = Ask { wanted, keys: &[] };
+        self.instances_asked(class, ask, viewer, out, warnings);
     }
 
-    /// [`HostProvider::instances_for`], narrowed to the instances with `keys` where the
-    /// class can be (a logon session by LogonId, a process by Handle); others come whole.
-    pub fn instances_by_keys_for(
+    /// [`HostProvider::instances_for`], for what `ask` is after: a logon session by its
+    /// LogonId and a process by its Handle are built alone (on a host with 10,000 sessions,
+    /// `GetInstance` built them all); other classes come whole.
+    pub fn instances_asked(
         &self,
         class: &Arc<ClassDef>,
-        keys: &[KeyBinding],
+        ask: Ask<'_>,
         viewer: Option<&str>,
         out: &mut Vec<Instance>,
         warnings: &mut Vec<Warning>,
     ) {
-        self.build(class, &Wanted::All, viewer, keys, out, warnings);
-    }
-
-    fn build(
-        &self,
-        class: &Arc<ClassDef>,
-        wanted: &Wanted,
-        viewer: Option<&str>,
-        keys: &[KeyBinding],
-        out: &mut Vec<Instance>,
-        warnings: &mut Vec<Warning>,
-    ) {
+        let Ask { wanted, keys } = ask;
         let Some(&(name, depth)) = CLASSES.iter().find(|(c, _)| class.name.is(c)) else {
             return;
         };

@@ -3,8 +3,8 @@
 //! only their own sessions.
 
 use crate::HostProvider;
-use linmgmt_cim::{ClassDef, Instance, KeyBinding, Name};
-use linmgmt_engine::{Provider, Wanted, Warning};
+use linmgmt_cim::{ClassDef, Instance, Name};
+use linmgmt_engine::{Ask, Provider, Warning};
 use std::sync::Arc;
 
 /// A [`HostProvider`] restricted to one Unix user ([`HostProvider::instances_for`] with a
@@ -32,22 +32,11 @@ impl Provider for UserView {
     fn instances(
         &self,
         class: &Arc<ClassDef>,
-        wanted: &Wanted,
+        ask: Ask<'_>,
         out: &mut Vec<Instance>,
         warnings: &mut Vec<Warning>,
     ) {
         self.host
-            .instances_for(class, wanted, Some(&self.user), out, warnings);
-    }
-
-    fn instances_by_keys(
-        &self,
-        class: &Arc<ClassDef>,
-        keys: &[KeyBinding],
-        out: &mut Vec<Instance>,
-        warnings: &mut Vec<Warning>,
-    ) {
-        self.host
-            .instances_by_keys_for(class, keys, Some(&self.user), out, warnings);
+            .instances_asked(class, ask, Some(&self.user), out, warnings);
     }
 }

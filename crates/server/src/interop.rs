@@ -71,7 +71,7 @@ mod tests {
         use linmgmt_engine::Provider;
         p.instances(
             ns.class("CIM_ObjectManager").unwrap(),
-            &linmgmt_engine::Wanted::All,
+            linmgmt_engine::Ask::ALL,
             &mut out,
             &mut warnings,
         );
@@ -80,7 +80,7 @@ mod tests {
         out.clear();
         p.instances(
             ns.class("CIM_Namespace").unwrap(),
-            &linmgmt_engine::Wanted::All,
+            linmgmt_engine::Ask::ALL,
             &mut out,
             &mut warnings,
         );
