@@ -132,23 +132,24 @@ pub fn through<T: Clone>(
 /// the kernel reports, so it is seen at once.
 #[derive(Debug)]
 pub struct ServerMemo<T> {
+    refresh: Duration,
     kept: Mutex<Option<(Instant, BTreeSet<u32>, T)>>,
 }
 
-impl<T> Default for ServerMemo<T> {
-    fn default() -> Self {
+impl<T: Clone> ServerMemo<T> {
+    /// A memo that keeps an answer for at most `refresh` (0: never).
+    pub fn new(refresh: Duration) -> Self {
         ServerMemo {
+            refresh,
             kept: Mutex::new(None),
         }
     }
-}
 
-impl<T: Clone> ServerMemo<T> {
-    /// The answer kept for exactly these server processes, if younger than `refresh`.
-    pub fn fresh(&self, servers: &BTreeSet<u32>, refresh: Duration) -> Option<T> {
+    /// The answer kept for exactly these server processes, if younger than the refresh.
+    pub fn fresh(&self, servers: &BTreeSet<u32>) -> Option<T> {
         let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         (kept.as_ref())
-            .filter(|(at, was, _)| was == servers && at.elapsed() < refresh)
+            .filter(|(at, was, _)| was == servers && at.elapsed() < self.refresh)
             .map(|(_, _, answer)| answer.clone())
     }
 
@@ -159,8 +160,8 @@ impl<T: Clone> ServerMemo<T> {
     }
 
     /// The answer kept for `servers` if fresh, else `read()`'s, kept.
-    pub fn get(&self, servers: BTreeSet<u32>, refresh: Duration, read: impl FnOnce() -> T) -> T {
-        if let Some(answer) = self.fresh(&servers, refresh) {
+    pub fn get(&self, servers: BTreeSet<u32>, read: impl FnOnce() -> T) -> T {
+        if let Some(answer) = self.fresh(&servers) {
             return answer;
         }
         let answer = read();
@@ -195,8 +196,6 @@ pub struct Memos {
     pub samba: ServerMemo<crate::read::SmbState>,
     /// NFS's clients and exports, for the `nfsd` threads running.
     pub nfs: ServerMemo<NfsAnswer>,
-    /// How long [`Memos::samba`] and [`Memos::nfs`] are kept at most.
-    pub server_refresh: Duration,
 }
 
 impl Memos {
@@ -207,9 +206,8 @@ impl Memos {
             utmp: FileMemo::default(),
             accounts: FileMemo::default(),
             logind_files: FileMemo::default(),
-            samba: ServerMemo::default(),
-            nfs: ServerMemo::default(),
-            server_refresh,
+            samba: ServerMemo::new(server_refresh),
+            nfs: ServerMemo::new(server_refresh),
         }
     }
 }
@@ -285,25 +283,27 @@ mod tests {
 
     #[test]
     fn server_answers_are_kept_for_the_same_servers_and_a_while() {
-        let memo = ServerMemo::default();
         let asked = Cell::new(0);
-        let ask = |servers: &[u32], refresh: Duration| {
-            memo.get(servers.iter().copied().collect(), refresh, || {
+        let ask = |memo: &ServerMemo<u32>, servers: &[u32]| {
+            memo.get(servers.iter().copied().collect(), || {
                 asked.set(asked.get() + 1);
                 asked.get()
             })
         };
-        let long = Duration::from_secs(60);
-        assert_eq!(ask(&[10, 11], long), 1);
-        assert_eq!(ask(&[10, 11], long), 1);
+        let long = ServerMemo::new(Duration::from_secs(60));
+        assert_eq!(ask(&long, &[10, 11]), 1);
+        assert_eq!(ask(&long, &[10, 11]), 1);
         // A server process that comes or goes is a client that did.
-        assert_eq!(ask(&[10, 11, 12], long), 2);
-        assert_eq!(ask(&[10, 12], long), 3);
-        assert_eq!(ask(&[10, 12], long), 3);
-        // Past the refresh, asked again; a refresh of 0 asks every time.
-        assert_eq!(ask(&[10, 12], Duration::ZERO), 4);
-        assert_eq!(ask(&[10, 12], Duration::ZERO), 5);
+        assert_eq!(ask(&long, &[10, 11, 12]), 2);
+        assert_eq!(ask(&long, &[10, 12]), 3);
+        assert_eq!(ask(&long, &[10, 12]), 3);
+        // A refresh of 0 asks every time; past the refresh, asked again.
+        let never = ServerMemo::new(Duration::ZERO);
+        assert_eq!(ask(&never, &[10, 12]), 4);
+        assert_eq!(ask(&never, &[10, 12]), 5);
+        let short = ServerMemo::new(Duration::from_millis(10));
+        assert_eq!(ask(&short, &[10, 12]), 6);
         std::thread::sleep(Duration::from_millis(20));
-        assert_eq!(ask(&[10, 12], Duration::from_millis(10)), 6);
+        assert_eq!(ask(&short, &[10, 12]), 7);
     }
 }

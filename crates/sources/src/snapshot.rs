@@ -362,7 +362,7 @@ pub fn scan_with(
     let known_roles = processes.as_deref().map(crate::joins::sshd_roles);
     let samba = memos
         .zip(smbd.as_ref())
-        .and_then(|(m, smbd)| m.samba.fresh(smbd, m.server_refresh));
+        .and_then(|(m, smbd)| m.samba.fresh(smbd));
     let mut w: Vec<Warning> = Vec::new();
     let boot_time = read_boot_time(root).into_items(&mut w);
     let hostname = read_line_file(root, "proc/sys/kernel/hostname").into_items(&mut w);
@@ -377,7 +377,7 @@ pub fn scan_with(
     // logind over D-Bus (up to a round trip per session) and, on the real host, the
     // sock_diag dump (~2 ms in the kernel, walking its socket hash) also run beside it; the
     // dump is used only if some process's sockets are to be joined.
-    let (mut processes, smb, (logind, logind_from_bus, logind_warnings), mut diag) =
+    let (mut processes, samba_wanted, smb, (logind, logind_from_bus, logind_warnings), mut diag) =
         std::thread::scope(|scope| {
             let smb_job = (opts.smbstatus != SmbStatusMode::Never && samba.is_none()).then(|| {
                 scope.spawn(|| {
@@ -428,7 +428,7 @@ pub fn scan_with(
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
             let diag = diag_job.map(|j| j.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            (processes, smb, logind, diag)
+            (processes, wanted, smb, logind, diag)
         });
     w.extend(logind_warnings);
 
@@ -566,23 +566,18 @@ pub fn scan_with(
     };
     let read_nfs = || (read_nfs_clients(root), read_nfs_exports(root));
     let (nfs, nfs_exports) = match (memos, nfsd) {
-        (Some(m), Some(nfsd)) => m.nfs.get(nfsd, m.server_refresh, read_nfs),
+        (Some(m), Some(nfsd)) => m.nfs.get(nfsd, read_nfs),
         _ => read_nfs(),
     };
     let (nfs, nfs_exports) = (nfs.into_items(&mut w), nfs_exports.into_items(&mut w));
     // The shares Samba serves: only while it runs (or when told to ask it regardless).
-    let smb_shares = match opts.smbstatus {
-        SmbStatusMode::Never => Vec::new(),
-        SmbStatusMode::IfSmbdRunning if !processes.iter().any(|p| p.stat.comm == "smbd") => {
-            Vec::new()
-        }
-        _ => {
-            let conf = smb
-                .status()
-                .and_then(|s| s.smb_conf.clone())
-                .unwrap_or_else(|| "etc/samba/smb.conf".to_owned());
-            read_smb_shares(root, &conf).into_items(&mut w)
-        }
+    let smb_shares = if samba_wanted {
+        let conf = (smb.status())
+            .and_then(|s| s.smb_conf.clone())
+            .unwrap_or_else(|| "etc/samba/smb.conf".to_owned());
+        read_smb_shares(root, &conf).into_items(&mut w)
+    } else {
+        Vec::new()
     };
     let (mut accounts, groups) = if opts.accounts {
         let read = || (read_accounts(root), read_groups(root));
