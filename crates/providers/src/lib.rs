@@ -412,16 +412,6 @@ impl HostProvider {
             let mut model_warnings = Vec::new();
             let live = self.live.as_ref().filter(|_| !depth.reads_every_process());
             let processes = live.map(|live| live.processes(&mut model_warnings));
-            // logind's answer while no session came or went, for a few seconds.
-            let audits: std::collections::BTreeSet<u32> = (processes.iter().flatten())
-                .filter_map(|p| p.sessionid)
-                .collect();
-            let logind = live.map(|live| live.logind(&audits));
-            let (logind, logind_token) = match logind {
-                Some(Ok(sessions)) => (Some(sessions), None),
-                Some(Err(token)) => (None, token),
-                None => (None, None),
-            };
             let mut snap = linmgmt_sources::scan_with(
                 &self.root,
                 &options,
@@ -430,16 +420,8 @@ impl HostProvider {
                 linmgmt_sources::Known {
                     processes,
                     memos: self.live.as_ref().map(|l| l.memos()),
-                    logind,
                 },
             );
-            if let Some(live) = live
-                && logind_token.is_some()
-                && snap.items.logind_from_bus
-                && let Some(sessions) = &snap.items.logind
-            {
-                live.remember_logind(logind_token, audits, sessions.clone());
-            }
             snap.warnings.extend(model_warnings);
             if depth.reads_every_process() {
                 // Win32_Process.ExecutablePath; unreadable links (other users' processes

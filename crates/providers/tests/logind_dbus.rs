@@ -18,7 +18,6 @@ use linmgmt_sources::wake::ProcEventKind;
 use linmgmt_sources::{LogindSource, ScanOptions, scan};
 use linmgmt_test_support::dbus::{MockLogind, MockSession, PrivateBus, serve_mock_logind};
 use linmgmt_test_support::{Fixture, Proc, now};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -245,7 +244,6 @@ fn two_buses() -> Option<(PrivateBus, PrivateBus, MockLogind)> {
 fn the_live_model_asks_logind_again_only_when_something_changed() {
     let from_bus = (true, Some("su-l".to_owned()));
     let from_files = (false, Some("files-svc".to_owned()));
-    let five: BTreeSet<u32> = [5].into_iter().collect();
 
     // Nothing changed: the answer stands, though that logind is gone.
     let Some((asked, announcer, _mock)) = two_buses() else {
@@ -260,12 +258,15 @@ fn the_live_model_asks_logind_again_only_when_something_changed() {
     let (asked, announcer, mock) = two_buses().expect("buses, as before");
     let live = Live::new(asked.address(), Some(announcer.address()));
     assert_eq!(live.five(), from_bus);
+    let signals = || live.live.memos().logind.token();
+    let before = signals();
+    assert!(before.is_some(), "listening");
     mock.session_new("9");
     let deadline = Instant::now() + Duration::from_secs(3);
-    while live.live.logind(&five).is_ok() && Instant::now() < deadline {
+    while signals() == before && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(live.live.logind(&five).is_err(), "the signal arrived");
+    assert_ne!(signals(), before, "the signal arrived");
     drop(asked);
     assert_eq!(live.five(), from_files, "asked again after SessionNew");
 
@@ -289,10 +290,10 @@ fn the_live_model_asks_logind_again_only_when_something_changed() {
     assert_eq!(live.five(), from_bus);
     drop((mock, announcer));
     let deadline = Instant::now() + Duration::from_secs(3);
-    while live.live.logind(&five) != Err(None) && Instant::now() < deadline {
+    while live.live.memos().logind.token().is_some() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(live.live.logind(&five), Err(None), "the listener ended");
+    assert_eq!(live.live.memos().logind.token(), None, "the listener ended");
     drop(asked);
     assert_eq!(
         live.five(),

@@ -70,7 +70,6 @@ fn sessions_10k_from_the_live_table(bencher: divan::Bencher) {
         let known = linmgmt_sources::Known {
             processes: Some(processes),
             memos: Some(live.memos()),
-            logind: None,
         };
         linmgmt_sources::scan_with(fx.root(), &opts, &runner, now(), known)
     });

@@ -2,7 +2,8 @@
 //! while the files stay as they were (sshd's logs, utmp, the account files, logind's
 //! session files), so that a refresh re-reads a file only when it changed; and the file
 //! servers' answers (Samba, NFS), kept for a bounded time while the same server processes
-//! run ([`ServerMemo`]).
+//! run ([`ServerMemo`]); and logind's answer over D-Bus, while it announces no session
+//! ([`LogindMemo`]).
 //!
 //! A file is the same when its device, inode, size and change time (`ctime`, which no
 //! user can set, unlike `mtime`) are. Change times come from the kernel's coarse clock
@@ -19,7 +20,8 @@
 use crate::Root;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How long before its read a file must have last changed for the answer to be kept:
@@ -170,6 +172,79 @@ impl<T: Clone> ServerMemo<T> {
     }
 }
 
+/// How long logind's answer over D-Bus is kept at most while no session came or went: a
+/// session's state (`closing`, once its user logged out and processes linger) changes
+/// with no signal.
+pub const LOGIND_REFRESH: Duration = Duration::from_secs(5);
+
+/// The signal count of a listener that ended.
+pub const LISTENER_GONE: u64 = u64::MAX;
+
+/// logind's answer over D-Bus, kept while no session came or went: logind announced none
+/// (`SessionNew`, `SessionRemoved`, counted by the live model's listener; a lost signal
+/// counts too) and the audit sessions are the same (a login opens one before logind
+/// announces it), for at most [`LOGIND_REFRESH`]. Without a listener, or once it ended
+/// ([`LISTENER_GONE`]), nothing is kept.
+#[derive(Debug, Default)]
+pub struct LogindMemo {
+    signals: OnceLock<Arc<AtomicU64>>,
+    kept: Mutex<Option<LogindSeen>>,
+}
+
+/// logind's last answer, and what it was given for.
+#[derive(Debug)]
+struct LogindSeen {
+    at: Instant,
+    /// The audit sessions there were.
+    audits: BTreeSet<u32>,
+    /// The session signals counted before it was asked.
+    signals: u64,
+    sessions: Vec<crate::parse::logind::LogindSession>,
+}
+
+impl LogindMemo {
+    /// Counts logind's session signals with `signals`, which the listener raises (and sets
+    /// to [`LISTENER_GONE`] when it ends).
+    pub fn listen(&self, signals: Arc<AtomicU64>) {
+        let _ = self.signals.set(signals);
+    }
+
+    /// The signals counted so far, while a listener runs: read before logind is asked, it
+    /// is what the answer is kept under.
+    pub fn token(&self) -> Option<u64> {
+        let count = self.signals.get()?.load(Ordering::Relaxed);
+        (count != LISTENER_GONE).then_some(count)
+    }
+
+    /// The answer kept, if it still stands under `token` for the audit sessions `audits`.
+    pub fn fresh(
+        &self,
+        token: u64,
+        audits: &BTreeSet<u32>,
+    ) -> Option<Vec<crate::parse::logind::LogindSession>> {
+        let seen = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        (seen.as_ref())
+            .filter(|s| s.signals == token && s.audits == *audits)
+            .filter(|s| s.at.elapsed() < LOGIND_REFRESH)
+            .map(|s| s.sessions.clone())
+    }
+
+    /// Keeps `sessions`, asked under `token` while the audit sessions were `audits`.
+    pub fn keep(
+        &self,
+        token: u64,
+        audits: BTreeSet<u32>,
+        sessions: Vec<crate::parse::logind::LogindSession>,
+    ) {
+        *self.kept.lock().unwrap_or_else(PoisonError::into_inner) = Some(LogindSeen {
+            at: Instant::now(),
+            audits,
+            signals: token,
+            sessions,
+        });
+    }
+}
+
 /// How long a file server's answer is kept at most by default (see [`ServerMemo`]).
 pub const SERVER_REFRESH: Duration = Duration::from_secs(5);
 
@@ -196,6 +271,8 @@ pub struct Memos {
     pub samba: ServerMemo<crate::read::SmbState>,
     /// NFS's clients and exports, for the `nfsd` threads running.
     pub nfs: ServerMemo<NfsAnswer>,
+    /// logind's answer over D-Bus, while no session came or went.
+    pub logind: LogindMemo,
 }
 
 impl Memos {
@@ -208,6 +285,7 @@ impl Memos {
             logind_files: FileMemo::default(),
             samba: ServerMemo::new(server_refresh),
             nfs: ServerMemo::new(server_refresh),
+            logind: LogindMemo::default(),
         }
     }
 }

@@ -30,11 +30,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::parse::logind::LogindSession;
 use crate::parse::sshd::SshdRole;
 use crate::read::proc::{Process, read_boot_time, read_process_core, read_process_details};
 use crate::snapshot::{details_wanted, read_processes};
@@ -385,26 +384,9 @@ pub struct Reconciled {
     pub corrections: Vec<String>,
 }
 
-/// How long logind's answer over D-Bus is reused at most while no session came or went: a
-/// session's state (`closing`, once its user logged out and processes linger) changes
-/// with no signal.
-pub const LOGIND_REFRESH: Duration = Duration::from_secs(5);
-
-/// The signal count of a listener that ended.
-const LISTENER_GONE: u64 = u64::MAX;
-
-/// logind's last answer, and what it was given for.
-struct LogindSeen {
-    at: Instant,
-    /// The audit sessions there were: a login opens one before logind announces it.
-    audits: BTreeSet<u32>,
-    /// The session signals counted before it was asked.
-    signals: u64,
-    sessions: Vec<LogindSession>,
-}
-
 /// logind's `SessionNew` and `SessionRemoved` signals, counted (a lost one counts too);
-/// [`LISTENER_GONE`] once the listener ended (the bus went away): then nothing is kept.
+/// [`crate::memo::LISTENER_GONE`] once the listener ended (the bus went away): then
+/// nothing is kept.
 struct LogindSignals {
     count: Arc<AtomicU64>,
     /// The D-Bus thread, stopped when the model is dropped.
@@ -420,7 +402,6 @@ pub struct LiveProcesses {
     reconciliations: AtomicU64,
     /// What the model's scans remember: files, and the file servers' answers.
     memos: Arc<crate::memo::Memos>,
-    logind: Mutex<Option<LogindSeen>>,
     logind_signals: Option<LogindSignals>,
     /// The connector thread, stopped when the model is dropped (`None` when the caller
     /// notes the changes: tests).
@@ -452,15 +433,14 @@ impl LiveProcesses {
             corrections: AtomicU64::new(0),
             reconciliations: AtomicU64::new(0),
             memos: Arc::default(),
-            logind: Mutex::new(None),
             logind_signals: None,
             listener,
         }
     }
 
     /// Listens to logind's session signals on the D-Bus `address`, so that its answer can
-    /// be reused until a session comes or goes ([`LiveProcesses::logind`]). `Err` says why
-    /// not; then every scan asks logind, as before.
+    /// be reused until a session comes or goes ([`crate::memo::LogindMemo`]). `Err` says
+    /// why not; then every scan asks logind, as before.
     pub fn listen_to_logind(&mut self, address: &str) -> Result<(), String> {
         let (tx, rx) = std::sync::mpsc::sync_channel(64);
         let options = crate::wake::WakeOptions {
@@ -482,9 +462,10 @@ impl LiveProcesses {
                 for _ in rx {
                     counted.fetch_add(1, Ordering::Relaxed);
                 }
-                counted.store(LISTENER_GONE, Ordering::Relaxed);
+                counted.store(crate::memo::LISTENER_GONE, Ordering::Relaxed);
             });
         spawned.map_err(|e| format!("logind signals: {e}"))?;
+        self.memos.logind.listen(count.clone());
         self.logind_signals = Some(LogindSignals {
             count,
             _listener: listener,
@@ -492,49 +473,9 @@ impl LiveProcesses {
         Ok(())
     }
 
-    /// logind's sessions as last asked over D-Bus, if that answer still stands for a scan
-    /// that found the audit sessions `audits`: no session signal since, the same audit
-    /// sessions, younger than [`LOGIND_REFRESH`]. Otherwise `Err` with the token to
-    /// [remember](LiveProcesses::remember_logind) the next answer under (`None` without a
-    /// listener: nothing is kept).
-    pub fn logind(&self, audits: &BTreeSet<u32>) -> Result<Vec<LogindSession>, Option<u64>> {
-        let Some(signals) = &self.logind_signals else {
-            return Err(None);
-        };
-        let now = signals.count.load(Ordering::Relaxed);
-        if now == LISTENER_GONE {
-            return Err(None);
-        }
-        let seen = self.logind.lock().unwrap_or_else(PoisonError::into_inner);
-        (seen.as_ref())
-            .filter(|s| s.signals == now && s.audits == *audits)
-            .filter(|s| s.at.elapsed() < LOGIND_REFRESH)
-            .map(|s| s.sessions.clone())
-            .ok_or(Some(now))
-    }
-
-    /// Keeps logind's answer over D-Bus, asked after [`LiveProcesses::logind`] gave
-    /// `token`, for the audit sessions `audits`.
-    pub fn remember_logind(
-        &self,
-        token: Option<u64>,
-        audits: BTreeSet<u32>,
-        sessions: Vec<LogindSession>,
-    ) {
-        let Some(signals) = token else {
-            return;
-        };
-        *self.logind.lock().unwrap_or_else(PoisonError::into_inner) = Some(LogindSeen {
-            at: Instant::now(),
-            audits,
-            signals,
-            sessions,
-        });
-    }
-
     /// What the model's scans remember: sshd's logs, utmp, the account files and logind's
-    /// session files, each read again only once it changed, and the file servers' answers
-    /// (see [`crate::memo`]).
+    /// session files, each read again only once it changed, the file servers' answers, and
+    /// logind's over D-Bus (see [`crate::memo`]).
     pub fn memos(&self) -> Arc<crate::memo::Memos> {
         self.memos.clone()
     }
@@ -542,7 +483,11 @@ impl LiveProcesses {
     /// Keeps Samba's and NFS's answers for at most `refresh` (default
     /// [`crate::memo::SERVER_REFRESH`]) while the same server processes run.
     pub fn with_server_refresh(mut self, refresh: Duration) -> Self {
-        self.memos = Arc::new(crate::memo::Memos::new(refresh));
+        let memos = crate::memo::Memos::new(refresh);
+        if let Some(signals) = &self.logind_signals {
+            memos.logind.listen(signals.count.clone());
+        }
+        self.memos = Arc::new(memos);
         self
     }
 

@@ -327,13 +327,11 @@ pub struct Known {
     /// events, instead of listing and reading `/proc`.
     pub processes: Option<Vec<Process>>,
     /// What the live model remembers (see [`crate::memo`]): files, each read again only
-    /// when it changed, and the file servers' answers (Samba, NFS), asked again after a
-    /// while or when their server processes changed. Used only with `processes`, which
-    /// tell which server processes run.
+    /// when it changed; the file servers' answers (Samba, NFS), asked again after a while
+    /// or when their server processes changed; logind's over D-Bus, asked again when a
+    /// session came or went. The last two only with `processes`, which tell which server
+    /// processes and audit sessions there are.
     pub memos: Option<std::sync::Arc<memo::Memos>>,
-    /// logind's sessions over D-Bus, still standing (the live model's: see
-    /// [`crate::model::LiveProcesses::logind`]), instead of asking logind again.
-    pub logind: Option<Vec<LogindSession>>,
 }
 
 /// [`scan`], without reading again what is [`Known`].
@@ -344,11 +342,7 @@ pub fn scan_with(
     now: Timestamp,
     known: Known,
 ) -> Collected<Snapshot> {
-    let Known {
-        processes,
-        memos,
-        logind: known_logind,
-    } = known;
+    let Known { processes, memos } = known;
     let memos = memos.as_deref();
     // The server processes running, when the processes are known before they are read:
     // the file servers' answers kept for them are still good.
@@ -360,6 +354,10 @@ pub fn scan_with(
     // sshd's roles, once, when the processes are known up front (whether any socket is to
     // be joined depends on them).
     let known_roles = processes.as_deref().map(crate::joins::sshd_roles);
+    // The audit sessions, when logind's answer over D-Bus may be kept for them.
+    let audits: Option<BTreeSet<u32>> = (processes.as_deref())
+        .filter(|_| memos.is_some_and(|m| m.logind.token().is_some()))
+        .map(|ps| ps.iter().filter_map(|p| p.sessionid).collect());
     let samba = memos
         .zip(smbd.as_ref())
         .and_then(|(m, smbd)| m.samba.fresh(smbd));
@@ -395,10 +393,7 @@ pub fn scan_with(
                 .then(|| scope.spawn(crate::read::sock_diag::dump_tcp_collected));
             let logind_job = scope.spawn(|| {
                 let mut w = Vec::new();
-                let (sessions, from_bus) = match known_logind {
-                    Some(known) => (Some(known), true),
-                    None => read_logind(root, opts, memos, &mut w),
-                };
+                let (sessions, from_bus) = read_logind(root, opts, memos, audits, &mut w);
                 (sessions, from_bus, w)
             });
             let processes = match processes {
@@ -672,6 +667,7 @@ fn read_logind(
     root: &Root,
     opts: &ScanOptions,
     memos: Option<&memo::Memos>,
+    audits: Option<BTreeSet<u32>>,
     w: &mut Vec<Warning>,
 ) -> (Option<Vec<LogindSession>>, bool) {
     use crate::read::logind_bus::{BusError, read_logind_bus, system_bus_address};
@@ -682,8 +678,23 @@ fn read_logind(
         LogindSource::Auto => None,
     };
     if let Some(address) = address {
+        // Kept while no session came or went: the signals counted before asking.
+        let kept = memos.zip(audits).and_then(|(m, audits)| {
+            let token = m.logind.token()?;
+            Some((&m.logind, token, audits))
+        });
+        if let Some((memo, token, audits)) = &kept
+            && let Some(sessions) = memo.fresh(*token, audits)
+        {
+            return (Some(sessions), true);
+        }
         match read_logind_bus(&address, opts.bus_timeout) {
-            Ok(Some(sessions)) => return (Some(sessions), true),
+            Ok(Some(sessions)) => {
+                if let Some((memo, token, audits)) = kept {
+                    memo.keep(token, audits, sessions.clone());
+                }
+                return (Some(sessions), true);
+            }
             Ok(None) | Err(BusError::NoBus(_)) => {}
             Err(e) => w.push(Warning::general(
                 crate::WarningKind::Io,

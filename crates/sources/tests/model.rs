@@ -101,7 +101,6 @@ impl Story {
         let known = Known {
             processes: Some(table),
             memos: Some(self.model.memos()),
-            logind: None,
         };
         let from_model = scan_with(self.root(), &opts, &runner, now(), known).items;
         assert_eq!(
@@ -324,7 +323,6 @@ fn nfs_clients_are_asked_again_after_the_refresh_or_when_nfsd_changes() {
         let known = Known {
             processes: Some(model.processes(&mut w)),
             memos: Some(model.memos()),
-            logind: None,
         };
         let snap = scan_with(fx.root(), &opts, &runner, now(), known).items;
         let dirs = snap.nfs.unwrap_or_default().into_iter().map(|c| c.dir);
